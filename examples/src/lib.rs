@@ -1,0 +1,1 @@
+//! Runnable gensrv programs: `cargo run --example kv` (and `stack`, `worker`).

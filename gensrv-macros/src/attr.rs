@@ -1,0 +1,88 @@
+//! Reading the attributes: the macro's own arguments and the handler markers.
+
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, Token, Visibility};
+
+/// What a handler attribute marks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Init,
+    Call,
+    Cast,
+    Info,
+    Terminate,
+}
+
+impl Kind {
+    pub(crate) fn attr_name(self) -> &'static str {
+        match self {
+            Kind::Init => "#[init]",
+            Kind::Call => "#[call]",
+            Kind::Cast => "#[cast]",
+            Kind::Info => "#[info]",
+            Kind::Terminate => "#[terminate]",
+        }
+    }
+}
+
+/// An attribute the macro claims: one of the handler markers, or a name that an
+/// Erlang or Elixir programmer might write for one.
+pub(crate) enum Marker {
+    Known(Kind),
+    /// `#[handle_call]` and the like; the suggestion, if there is one.
+    Unknown(Option<&'static str>),
+}
+
+pub(crate) fn marker(attr: &Attribute) -> Option<Marker> {
+    let ident = attr.path().get_ident()?;
+    let marker = match ident.to_string().as_str() {
+        "init" => Marker::Known(Kind::Init),
+        "call" => Marker::Known(Kind::Call),
+        "cast" => Marker::Known(Kind::Cast),
+        "info" => Marker::Known(Kind::Info),
+        "terminate" => Marker::Known(Kind::Terminate),
+        "handle_call" => Marker::Unknown(Some("#[call]")),
+        "handle_cast" => Marker::Unknown(Some("#[cast]")),
+        "handle_info" => Marker::Unknown(Some("#[info]")),
+        "handle_continue" => Marker::Unknown(Some("#[info] with `ctx.continue_with`")),
+        "code_change" | "format_status" | "handle" | "handler" => Marker::Unknown(None),
+        _ => return None,
+    };
+    Some(marker)
+}
+
+/// The arguments of `#[gen_server(...)]`.
+#[derive(Default)]
+pub(crate) struct Args {
+    /// `vis = pub`: the visibility of the generated items (default: private, as
+    /// any Rust item).
+    pub(crate) vis: Option<Visibility>,
+    /// Anything else, kept for validation to reject.
+    pub(crate) unknown: Vec<proc_macro2::TokenStream>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            let fork = input.fork();
+            let is_vis = fork.parse::<syn::Ident>().is_ok_and(|i| i == "vis") && fork.peek(Token![=]);
+            if is_vis {
+                input.parse::<syn::Ident>()?;
+                input.parse::<Token![=]>()?;
+                args.vis = Some(input.parse()?);
+            } else {
+                // One argument: everything up to the next top-level comma.
+                let mut tokens = proc_macro2::TokenStream::new();
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    tokens.extend(std::iter::once(input.parse::<proc_macro2::TokenTree>()?));
+                }
+                args.unknown.push(tokens);
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(args)
+    }
+}

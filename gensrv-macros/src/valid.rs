@@ -1,0 +1,374 @@
+//! Everything the macro rejects. Each error is spanned at the user's token that is
+//! wrong; all of them are reported at once.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+
+use quote::ToTokens;
+use syn::{GenericParam, Pat, ReturnType, Type};
+
+use crate::ast::{Arg, Handler, Role, Server, Stray, last_segment_is};
+use crate::attr::{Args, Kind};
+use crate::expand::{GENERATED_FNS, REPLY_FIELD, variant_name};
+
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, tokens: impl ToTokens, message: impl Display) {
+        let error = syn::Error::new_spanned(tokens, message);
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+}
+
+pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    for unknown in &args.unknown {
+        errors.push(
+            unknown,
+            "unknown argument to #[gen_server]; the one argument it takes is `vis = <visibility>`",
+        );
+    }
+    check_impl(server, &mut errors);
+    for (attr, stray) in &server.stray_markers {
+        let message = match stray {
+            Stray::Unknown(Some(hint)) => format!(
+                "unknown handler attribute `{}`; gensrv's is {hint}",
+                attr.path().to_token_stream()
+            ),
+            Stray::Unknown(None) => format!(
+                "unknown handler attribute `{}`; gensrv's handler attributes are #[init], #[call], #[cast], #[info] and #[terminate]",
+                attr.path().to_token_stream()
+            ),
+            Stray::Second(kind) => format!(
+                "a method is one handler: {} cannot be added to another handler attribute",
+                kind.attr_name()
+            ),
+            Stray::NotAMethod => "handler attributes go on methods".to_string(),
+        };
+        errors.push(attr, message);
+    }
+    for handler in &server.handlers {
+        check_handler(handler, &mut errors);
+    }
+    check_once(server, Kind::Init, &mut errors);
+    check_once(server, Kind::Terminate, &mut errors);
+    check_variants(server, &mut errors);
+    check_info_types(server, &mut errors);
+    for method in &server.methods {
+        let name = method.sig.ident.to_string();
+        if GENERATED_FNS.contains(&name.as_str()) {
+            errors.push(
+                &method.sig.ident,
+                format!("#[gen_server] generates `{name}` for this type; rename this method"),
+            );
+        }
+    }
+    match errors.0 {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+fn check_impl(server: &Server<'_>, errors: &mut Errors) {
+    let item = server.item;
+    if let Some((_, path, _)) = &item.trait_ {
+        errors.push(
+            path,
+            "#[gen_server] goes on an inherent impl block (`impl Foo { .. }`), not on a trait impl",
+        );
+    }
+    if let Some(unsafety) = &item.unsafety {
+        errors.push(unsafety, "#[gen_server] does not take an `unsafe impl`");
+    }
+    match &*item.self_ty {
+        Type::Path(path) if path.qself.is_none() => {}
+        other => errors.push(other, "#[gen_server] needs a named type: `impl Foo { .. }`"),
+    }
+    for param in &item.generics.params {
+        if let GenericParam::Lifetime(lifetime) = param {
+            errors.push(
+                lifetime,
+                "a server outlives whoever started it, so its type cannot borrow: remove the lifetime parameter",
+            );
+        }
+    }
+}
+
+fn check_handler(handler: &Handler<'_>, errors: &mut Errors) {
+    let kind = handler.kind;
+    let attr = kind.attr_name();
+    let sig = &handler.method.sig;
+    if !matches!(handler.attr.meta, syn::Meta::Path(_)) {
+        let args = match &handler.attr.meta {
+            syn::Meta::List(list) => list.tokens.to_token_stream(),
+            other => other.to_token_stream(),
+        };
+        errors.push(args, format!("{attr} takes no arguments"));
+    }
+    if !sig.generics.params.is_empty() {
+        let what = if sig.generics.lifetimes().next().is_some() && sig.generics.type_params().next().is_none() {
+            "lifetime parameters: messages are owned, they cannot borrow"
+        } else {
+            "generic parameters: the message enums need concrete types (put the parameter on the impl block)"
+        };
+        errors.push(&sig.generics, format!("a handler cannot have {what}"));
+    }
+    if let Some(constness) = &sig.constness {
+        errors.push(constness, "a handler cannot be a `const fn`");
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        errors.push(unsafety, "a handler cannot be an `unsafe fn`: the server calls it");
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(abi, "a handler cannot have an `extern` ABI");
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(variadic, "a handler cannot be variadic");
+    }
+
+    match kind {
+        Kind::Call | Kind::Cast | Kind::Info => check_receiver(handler, errors),
+        Kind::Init => {
+            if let Some(receiver) = handler.receiver {
+                errors.push(receiver, "#[init] makes the state, so it takes no `self`");
+            }
+        }
+        Kind::Terminate => match handler.receiver {
+            None => errors.push(&sig.ident, "#[terminate] takes `&mut self` or `self`"),
+            Some(receiver) if receiver.colon_token.is_some() => {
+                errors.push(receiver, "#[terminate] takes `&mut self` or `self`")
+            }
+            Some(_) => {}
+        },
+    }
+
+    check_context(handler, errors);
+    if kind == Kind::Terminate {
+        check_terminate_args(handler, errors);
+    } else {
+        check_messages(handler, errors);
+    }
+    check_output(handler, errors);
+}
+
+fn check_receiver(handler: &Handler<'_>, errors: &mut Errors) {
+    let attr = handler.kind.attr_name();
+    match handler.receiver {
+        None => errors.push(
+            &handler.method.sig.ident,
+            format!("a {attr} handler takes `&self` or `&mut self`: it runs on the server's state"),
+        ),
+        Some(receiver) if receiver.colon_token.is_some() => errors.push(
+            receiver,
+            format!("a {attr} handler takes `&self` or `&mut self`"),
+        ),
+        Some(receiver) if receiver.reference.is_none() => errors.push(
+            receiver,
+            format!(
+                "a {attr} handler takes `&self` or `&mut self`, not `self`: the state lives on after the message"
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+fn check_context(handler: &Handler<'_>, errors: &mut Errors) {
+    let contexts: Vec<&Arg<'_>> = handler
+        .args
+        .iter()
+        .filter(|a| matches!(a.role, Role::Context))
+        .collect();
+    for (i, ctx) in contexts.iter().enumerate() {
+        let ty = &*ctx.pat_type.ty;
+        let by_mut_ref = matches!(ty, Type::Reference(r) if r.mutability.is_some());
+        if !by_mut_ref {
+            errors.push(ty, "the context is taken as `ctx: &mut Context<Self>`");
+        } else if i > 0 {
+            errors.push(ctx.pat_type, "a handler takes the context once");
+        } else if !std::ptr::eq(*ctx, handler.args.last().expect("has the context")) {
+            errors.push(ctx.pat_type, "the context must be the last argument");
+        }
+    }
+}
+
+fn check_messages(handler: &Handler<'_>, errors: &mut Errors) {
+    let kind = handler.kind;
+    let attr = kind.attr_name();
+    let deferred = handler.reply_to().is_some();
+    let mut replies = 0;
+    for arg in &handler.args {
+        let pat_type = arg.pat_type;
+        match arg.role {
+            Role::Context => continue,
+            Role::ReplyTo(_) => {
+                replies += 1;
+                if kind != Kind::Call {
+                    errors.push(
+                        &pat_type.ty,
+                        format!("`ReplyTo` defers the reply of a call; a {attr} handler has no caller to reply to"),
+                    );
+                } else if replies > 1 {
+                    errors.push(&pat_type.ty, "a call has one reply: take one `ReplyTo`");
+                }
+            }
+            Role::Message => {}
+        }
+        if kind == Kind::Init {
+            continue;
+        }
+        let wild_ok = kind == Kind::Info;
+        match &*pat_type.pat {
+            Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
+                if kind == Kind::Call && !deferred && ident.ident == REPLY_FIELD {
+                    errors.push(
+                        &ident.ident,
+                        format!("`{REPLY_FIELD}` names the reply field of the call message; rename this argument"),
+                    );
+                }
+            }
+            Pat::Wild(_) if wild_ok => {}
+            pat => errors.push(
+                pat,
+                "give this argument a plain name: it becomes a field of the message enum",
+            ),
+        }
+        check_owned(&pat_type.ty, errors);
+    }
+    let messages: Vec<&Arg<'_>> = handler.messages().collect();
+    match kind {
+        Kind::Info if messages.is_empty() => errors.push(
+            &handler.method.sig.ident,
+            "an #[info] handler takes exactly one argument, the message; its type selects the handler",
+        ),
+        Kind::Info | Kind::Init => {
+            for extra in messages.iter().skip(1) {
+                let message = if kind == Kind::Info {
+                    "an #[info] handler takes exactly one message argument; its type selects the handler (use a tuple or struct for more)"
+                } else {
+                    "#[init] takes at most one argument, the start argument (use a tuple or struct for more)"
+                };
+                errors.push(extra.pat_type, message);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_owned(ty: &Type, errors: &mut Errors) {
+    match ty {
+        Type::Reference(_) => errors.push(
+            ty,
+            "a message argument must be owned: a reference cannot travel to the server's task (take `T`, or an `Arc<T>`)",
+        ),
+        Type::ImplTrait(_) => errors.push(
+            ty,
+            "`impl Trait` cannot be a field of the message enum: use a named type, or a type parameter of the impl block",
+        ),
+        _ => {}
+    }
+}
+
+fn check_terminate_args(handler: &Handler<'_>, errors: &mut Errors) {
+    let mut seen_reason = false;
+    for arg in &handler.args {
+        let ty = &*arg.pat_type.ty;
+        let is_reason = matches!(ty, Type::Reference(r) if r.mutability.is_none() && last_segment_is(&r.elem, "ExitReason"));
+        match arg.role {
+            Role::Context => {}
+            _ if is_reason && !seen_reason => seen_reason = true,
+            _ => errors.push(
+                arg.pat_type,
+                "#[terminate] takes only `reason: &ExitReason` and then `ctx: &mut Context<Self>`, both optional",
+            ),
+        }
+    }
+}
+
+fn check_output(handler: &Handler<'_>, errors: &mut Errors) {
+    let sig = &handler.method.sig;
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) if !is_unit(ty) => Some(&**ty),
+        _ => None,
+    };
+    match (handler.kind, output) {
+        (Kind::Call, Some(ty)) if handler.reply_to().is_some() => errors.push(
+            ty,
+            "this call defers its reply through `ReplyTo`, so it returns nothing: send the reply with `ReplyTo::send`",
+        ),
+        (Kind::Call, Some(ty @ Type::ImplTrait(_))) => errors.push(
+            ty,
+            "the reply type of a call must be named: it is the `R` of `Call<R>`",
+        ),
+        (Kind::Cast, Some(ty)) => errors.push(
+            ty,
+            "a cast has no reply: remove the return type, or make it a #[call]",
+        ),
+        (Kind::Info, Some(ty)) => errors.push(
+            ty,
+            "an info message has no reply: remove the return type",
+        ),
+        (Kind::Terminate, Some(ty)) => errors.push(ty, "#[terminate] returns nothing"),
+        (Kind::Init, None) => errors.push(
+            &sig.ident,
+            "#[init] returns the state: `Self`, `Result<Self, E>` or `gensrv::Init<Self>`",
+        ),
+        _ => {}
+    }
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+}
+
+fn check_once(server: &Server<'_>, kind: Kind, errors: &mut Errors) {
+    let mut handlers = server.handlers(kind);
+    if let Some(first) = handlers.next() {
+        for again in handlers {
+            errors.push(
+                again.attr,
+                format!(
+                    "a server has one {}; `{}` is already marked",
+                    kind.attr_name(),
+                    first.name()
+                ),
+            );
+        }
+    }
+}
+
+fn check_variants(server: &Server<'_>, errors: &mut Errors) {
+    for kind in [Kind::Call, Kind::Cast, Kind::Info] {
+        let mut seen = HashMap::new();
+        for handler in server.handlers(kind) {
+            let variant = variant_name(handler.name()).to_string();
+            if let Some(first) = seen.insert(variant.clone(), handler.name()) {
+                errors.push(
+                    handler.name(),
+                    format!("`{}` and `{first}` would both be the variant `{variant}`; rename one", handler.name()),
+                );
+            }
+        }
+    }
+}
+
+fn check_info_types(server: &Server<'_>, errors: &mut Errors) {
+    let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
+    for handler in server.handlers(Kind::Info) {
+        if let Some(message) = handler.messages().next() {
+            let ty = &message.pat_type.ty;
+            let key = ty.to_token_stream().to_string();
+            if let Some(first) = seen.insert(key, handler.name()) {
+                errors.push(
+                    ty,
+                    format!(
+                        "`{first}` already handles this type: an info message goes to the one handler that takes its type"
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Calls: a request that gets a reply.
+//!
+//! A client handle's call method puts the request in the server's mailbox and
+//! returns a [`Call`], which is awaited to the reply:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::time::Duration;
+//! use gensrv::{gen_server, CallError};
+//!
+//! struct Adder;
+//!
+//! #[gen_server]
+//! impl Adder {
+//!     /// Adds two numbers.
+//!     #[call]
+//!     fn add(&self, a: i32, b: i32) -> i32 {
+//!         a + b
+//!     }
+//!
+//!     /// Takes its time.
+//!     #[call]
+//!     async fn slow(&self) {
+//!         tokio::time::sleep(Duration::from_secs(60)).await;
+//!     }
+//! }
+//!
+//! let adder = Adder::start(Adder).await.unwrap();
+//! assert_eq!(adder.add(2, 3).await, Ok(5));
+//! let slow = adder.slow().timeout(Duration::from_millis(10)).await;
+//! assert_eq!(slow, Err(CallError::Timeout));
+//! # }
+//! ```
+//!
+//! # When the request is sent
+//!
+//! The request is in the mailbox when the handle's method returns, before the
+//! `Call` is awaited: the order in which a task calls the methods of a handle is
+//! the order in which the server handles the messages, and a server never waits
+//! for a client to poll. (`Call<R>` names only the reply type, so it cannot hold an
+//! unsent message of the server's type without boxing it; sending at once keeps
+//! every call to one mailbox send and one oneshot.) Dropping a `Call` unawaited
+//! drops only the reply. [`Call::send`] gives a [`PendingReply`], a plain future
+//! to keep, select on, or await later, like OTP's `send_request`/`receive_response`.
+//!
+//! # When the server dies
+//!
+//! A caller never waits on a dead server: if the server ends before or while
+//! handling the request, the call fails at once with `Exited(reason)` (or `NoProc`
+//! if there was no server), as OTP's call does by monitoring the server.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Sleep;
+
+use crate::CallError;
+use crate::process::{self, AnyProcess};
+
+/// The default call timeout, as OTP's.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A call on its way: await it for the reply (`Result<R, CallError>`).
+///
+/// Made by a client handle's call method (or [`ServerRef::call`](crate::ServerRef::call));
+/// the request is already in the server's mailbox. See the [module docs](self).
+#[must_use = "the request is sent; await the call to get the reply"]
+pub struct Call<R> {
+    outcome: Result<Waiting<R>, CallError>,
+    timeout: Duration,
+}
+
+struct Waiting<R> {
+    reply: oneshot::Receiver<R>,
+    server: Arc<dyn AnyProcess>,
+    watch_exit: bool,
+}
+
+impl<R> Call<R> {
+    pub(crate) fn sent(
+        reply: oneshot::Receiver<R>,
+        server: Arc<dyn AnyProcess>,
+        watch_exit: bool,
+    ) -> Self {
+        Call {
+            outcome: Ok(Waiting {
+                reply,
+                server,
+                watch_exit,
+            }),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    pub(crate) fn failed(error: CallError) -> Self {
+        Call {
+            outcome: Err(error),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Waits at most `timeout` for the reply, counted from when the call is awaited
+    /// (or from [`send`](Call::send)), instead of the default 5 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Starts the timeout now and gives the reply as a future to await later.
+    pub fn send(self) -> PendingReply<R> {
+        PendingReply {
+            state: match self.outcome {
+                Ok(waiting) => State::Waiting(waiting, None),
+                Err(error) => State::Failed(Some(error)),
+            },
+            timeout: self.timeout,
+            deadline: None,
+        }
+    }
+}
+
+impl<R> IntoFuture for Call<R> {
+    type Output = Result<R, CallError>;
+    type IntoFuture = PendingReply<R>;
+
+    fn into_future(self) -> PendingReply<R> {
+        self.send()
+    }
+}
+
+impl<R> fmt::Debug for Call<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut call = f.debug_struct("Call");
+        match &self.outcome {
+            Ok(waiting) => call.field("server", &waiting.server.core().pid()),
+            Err(error) => call.field("error", error),
+        };
+        call.field("timeout", &self.timeout).finish()
+    }
+}
+
+type ExitFuture = Pin<Box<dyn Future<Output = crate::ExitReason> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The reply to a call that has been sent; resolves to `Result<R, CallError>`.
+    ///
+    /// Returned by [`Call::send`], and what awaiting a [`Call`] awaits.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct PendingReply<R> {
+        state: State<R>,
+        timeout: Duration,
+        #[pin]
+        deadline: Option<Sleep>,
+    }
+}
+
+enum State<R> {
+    Waiting(Waiting<R>, Option<ExitFuture>),
+    /// The `ReplyTo` was dropped by a server that is ending; waiting for its reason.
+    Ending(ExitFuture),
+    Failed(Option<CallError>),
+}
+
+impl<R> Future for PendingReply<R> {
+    type Output = Result<R, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state {
+                State::Failed(error) => {
+                    let error = error.take().expect("PendingReply polled after completion");
+                    return Poll::Ready(Err(error));
+                }
+                State::Ending(exit) => match exit.as_mut().poll(cx) {
+                    Poll::Ready(reason) => return Poll::Ready(Err(CallError::Exited(reason))),
+                    Poll::Pending => break,
+                },
+                State::Waiting(waiting, exit) => {
+                    match Pin::new(&mut waiting.reply).poll(cx) {
+                        Poll::Ready(Ok(reply)) => return Poll::Ready(Ok(reply)),
+                        // The ReplyTo is gone: either the server is ending (it marks
+                        // itself so before it drops anything, also while a handler
+                        // panics) and its reason is coming, or a handler dropped a
+                        // deferred reply unsent.
+                        Poll::Ready(Err(_)) => {
+                            if waiting.server.core().is_running() {
+                                return Poll::Ready(Err(CallError::NoReply));
+                            }
+                            *this.state = State::Ending(Box::pin(waiting.server.core().exited()));
+                            continue;
+                        }
+                        Poll::Pending => {}
+                    }
+                    // A deferred ReplyTo may be held outside the server, so its
+                    // closing cannot tell that the server died: watch the server.
+                    if waiting.watch_exit {
+                        let exit = exit.get_or_insert_with(|| Box::pin(waiting.server.core().exited()));
+                        if let Poll::Ready(reason) = exit.as_mut().poll(cx) {
+                            return Poll::Ready(Err(CallError::Exited(reason)));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        if this.deadline.is_none() {
+            this.deadline.set(Some(tokio::time::sleep(*this.timeout)));
+        }
+        if let Some(deadline) = this.deadline.as_pin_mut() {
+            ready!(deadline.poll(cx));
+        }
+        *this.state = State::Failed(None);
+        Poll::Ready(Err(CallError::Timeout))
+    }
+}
+
+impl<R> fmt::Debug for PendingReply<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingReply")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the reply to one call goes.
+///
+/// Every call message carries one. A `#[call]` handler that returns a value has it
+/// sent for it; a handler that takes a `ReplyTo<T>` argument (and returns nothing)
+/// defers the reply, OTP's `{noreply, State}` followed by `gen_server:reply/2`: it
+/// can keep the `ReplyTo` in its state, or hand it to another task, and
+/// [`send`](ReplyTo::send) the reply from anywhere, later. The caller keeps waiting
+/// (up to its timeout) until then, and gets [`CallError::NoReply`] at once if the
+/// `ReplyTo` is dropped unsent.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use gensrv::{gen_server, ReplyTo};
+///
+/// /// Answers `wait` calls when `open` is cast, in order.
+/// #[derive(Default)]
+/// struct Gate {
+///     waiting: Vec<ReplyTo<u32>>,
+/// }
+///
+/// #[gen_server]
+/// impl Gate {
+///     /// Waits until the gate opens; gives the caller's place in the queue.
+///     #[call]
+///     fn wait(&mut self, reply: ReplyTo<u32>) {
+///         self.waiting.push(reply);
+///     }
+///
+///     /// Opens the gate.
+///     #[cast]
+///     fn open(&mut self) {
+///         for (place, reply) in self.waiting.drain(..).enumerate() {
+///             let _ = reply.send(place as u32);
+///         }
+///     }
+/// }
+///
+/// let gate = Gate::start(Gate::default()).await.unwrap();
+/// let first = gate.wait().send();
+/// let second = gate.wait().send();
+/// gate.open().unwrap();
+/// assert_eq!(first.await, Ok(0));
+/// assert_eq!(second.await, Ok(1));
+/// # }
+/// ```
+pub struct ReplyTo<R> {
+    sender: Option<oneshot::Sender<R>>,
+}
+
+impl<R> ReplyTo<R> {
+    pub(crate) fn new(sender: oneshot::Sender<R>) -> Self {
+        ReplyTo {
+            sender: Some(sender),
+        }
+    }
+
+    /// Sends the reply. Gives it back if the caller no longer waits (its call timed
+    /// out, or it dropped the call); that reply is never taken for another call's.
+    pub fn send(mut self, reply: R) -> Result<(), R> {
+        match self.sender.take() {
+            Some(sender) => sender.send(reply),
+            None => Err(reply),
+        }
+    }
+
+    /// Whether the caller has stopped waiting.
+    pub fn is_closed(&self) -> bool {
+        self.sender.as_ref().is_none_or(oneshot::Sender::is_closed)
+    }
+}
+
+impl<R> Drop for ReplyTo<R> {
+    fn drop(&mut self) {
+        if self.sender.is_some() && std::thread::panicking() {
+            process::current_is_panicking();
+        }
+    }
+}
+
+impl<R> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyTo")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,60 @@
+//! The errors of the operations on a server: one type per operation.
+
+use crate::{ExitReason, Pid};
+
+/// Why a call got no reply.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No reply came within the call's timeout (5 s unless set with
+    /// [`Call::timeout`](crate::Call::timeout)). A reply that comes later is dropped.
+    #[error("call timed out")]
+    Timeout,
+    /// The server did not exist when the call was made.
+    #[error("no such process")]
+    NoProc,
+    /// The server ended before it replied; the reason it ended.
+    #[error("server exited: {0}")]
+    Exited(ExitReason),
+    /// The handler deferred its reply and dropped the [`ReplyTo`](crate::ReplyTo) unsent.
+    #[error("reply dropped unsent")]
+    NoReply,
+    /// A server called itself, which could only deadlock.
+    #[error("server called itself")]
+    CallingSelf,
+}
+
+/// Why a cast (or an info message) was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CastError {
+    /// The server has ended (or is ending); the message was not queued.
+    #[error("no such process")]
+    NoProc,
+}
+
+/// Why stopping a server failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StopError {
+    /// The server had already ended.
+    #[error("no such process")]
+    NoProc,
+    /// The server did not end within the stop's timeout; it was killed.
+    #[error("stop timed out")]
+    Timeout,
+}
+
+/// Why a server did not start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The name is registered to another running server, this one; init did not run.
+    #[error("already started as {0}")]
+    AlreadyStarted(Pid),
+    /// Init failed (returned an error, asked to stop, or panicked); the reason.
+    #[error("init failed: {0}")]
+    Init(ExitReason),
+    /// Init returned [`Init::Ignore`](crate::Init::Ignore): no server, and no failure.
+    #[error("init ignored the start")]
+    Ignored,
+    /// Init did not finish within the start's `init_timeout`; the server was killed.
+    #[error("init timed out")]
+    Timeout,
+}

@@ -1,0 +1,252 @@
+//! [`ServerRef`]: the generic handle of a running server, and [`Stop`].
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::call::{Call, ReplyTo};
+use crate::mailbox::{Envelope, Sys};
+use crate::process::{self, AnyProcess, Process};
+use crate::{CallError, CastError, ExitReason, GenServer, Pid, StopError, registry};
+
+/// A handle to a running server of type `S`: cheap to clone, and usable from any
+/// task or thread.
+///
+/// Generated handles (`FooRef`) deref to it, so these operations exist on every
+/// server; the generated handle adds one typed method per call and cast.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use gensrv::{gen_server, ExitReason};
+///
+/// struct Idle;
+///
+/// #[gen_server]
+/// impl Idle {}
+///
+/// let idle = Idle::start(Idle).name("idle").await.unwrap();
+/// assert_eq!(idle.name(), Some("idle"));
+/// assert!(idle.is_alive());
+///
+/// idle.stop().reason(ExitReason::Shutdown).await.unwrap();
+/// assert!(!idle.is_alive());
+/// assert_eq!(idle.exited().await, ExitReason::Shutdown);
+/// # }
+/// ```
+pub struct ServerRef<S: GenServer> {
+    process: Arc<Process<S>>,
+}
+
+impl<S: GenServer> ServerRef<S> {
+    pub(crate) fn from_process(process: Arc<Process<S>>) -> Self {
+        ServerRef { process }
+    }
+
+    /// The handle of the server registered as `name`, if it is an `S`
+    /// (generated servers have `Foo::whereis`, which gives a `FooRef`).
+    pub fn whereis(name: &str) -> Option<Self> {
+        registry::whereis_typed(name)
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> Pid {
+        self.process.core.pid()
+    }
+
+    /// The name the server was started with, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.process.core.name()
+    }
+
+    /// Whether the server is running: false as soon as it starts ending (its
+    /// terminate may still be running), as OTP's `is_process_alive/1`.
+    pub fn is_alive(&self) -> bool {
+        self.process.core.is_running()
+    }
+
+    /// Sends a call: `make` wraps the [`ReplyTo`] into the server's call message.
+    ///
+    /// Generated handles do this for you (`registry.lookup(name)`). The request is
+    /// in the mailbox when this returns; see [`Call`]. For a handler that keeps the
+    /// `ReplyTo` to reply later, use [`call_deferred`](ServerRef::call_deferred).
+    pub fn call<R>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call) -> Call<R> {
+        self.send_call(make, false)
+    }
+
+    /// Like [`call`](ServerRef::call), for a handler that may keep the `ReplyTo`
+    /// beyond its own end: the caller also watches the server, so that it learns of
+    /// the server's death even while the `ReplyTo` lives on elsewhere.
+    pub fn call_deferred<R>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call) -> Call<R> {
+        self.send_call(make, true)
+    }
+
+    fn send_call<R>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call, watch_exit: bool) -> Call<R> {
+        if process::current_pid() == Some(self.pid()) {
+            return Call::failed(CallError::CallingSelf);
+        }
+        let (sender, receiver) = oneshot::channel();
+        let call = Envelope::Call(make(ReplyTo::new(sender)));
+        match self.process.mailbox.send(call) {
+            Ok(()) => Call::sent(receiver, self.process.clone(), watch_exit),
+            Err(_) => Call::failed(CallError::NoProc),
+        }
+    }
+
+    /// Sends a cast. Never blocks; fails only if the server has ended.
+    pub fn cast(&self, cast: S::Cast) -> Result<(), CastError> {
+        self.process
+            .mailbox
+            .send(Envelope::Cast(cast))
+            .map_err(|_| CastError::NoProc)
+    }
+
+    /// Sends an info message (anything its `#[info]` handlers take). Never blocks;
+    /// fails only if the server has ended.
+    pub fn send(&self, info: impl Into<S::Info>) -> Result<(), CastError> {
+        self.process
+            .mailbox
+            .send(Envelope::Info(info.into()))
+            .map_err(|_| CastError::NoProc)
+    }
+
+    /// Asks the server to stop; await the returned [`Stop`] to wait until its
+    /// terminate has run. The request is queued behind the messages already in the
+    /// mailbox, which are handled first (OTP's `gen_server:stop/3`).
+    pub fn stop(&self) -> Stop {
+        Stop {
+            process: self.process.clone(),
+            reason: ExitReason::Normal,
+            timeout: None,
+        }
+    }
+
+    /// Ends the server at once: its terminate does not run, whatever it is doing is
+    /// dropped, queued callers get `Exited(Killed)`, and links see `Killed`.
+    ///
+    /// A handler stuck in a blocking, non-async loop cannot be interrupted; it ends
+    /// at its next `.await`.
+    pub fn kill(&self) {
+        self.process.core.kill();
+    }
+
+    /// Resolves with the reason the server ended, once it has (at once if it has).
+    pub fn exited(&self) -> impl Future<Output = ExitReason> + Send + 'static {
+        self.process.core.exited()
+    }
+}
+
+impl<S: GenServer> Clone for ServerRef<S> {
+    fn clone(&self) -> Self {
+        ServerRef {
+            process: self.process.clone(),
+        }
+    }
+}
+
+impl<S: GenServer> PartialEq for ServerRef<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.pid() == other.pid()
+    }
+}
+
+impl<S: GenServer> Eq for ServerRef<S> {}
+
+impl<S: GenServer> Hash for ServerRef<S> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.pid().hash(state);
+    }
+}
+
+impl<S: GenServer> fmt::Debug for ServerRef<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut tuple = f.debug_tuple("ServerRef");
+        tuple.field(&self.pid());
+        if let Some(name) = self.name() {
+            tuple.field(&name);
+        }
+        tuple.finish()
+    }
+}
+
+/// A request to stop a server, from [`ServerRef::stop`]; await it.
+///
+/// Resolves once the server's terminate has run: `Ok(())` if it ended, whatever
+/// its final reason, [`StopError::NoProc`] if it had already ended. With a
+/// [`timeout`](Stop::timeout) (none by default, as in OTP), a server that has not
+/// ended in time is killed and the stop fails with [`StopError::Timeout`].
+///
+/// A server that stops itself from one of its own handlers should use
+/// [`Context::stop`](crate::Context::stop): awaiting its own end would deadlock,
+/// so a `Stop` awaited from inside the server resolves as soon as the request is
+/// queued.
+#[must_use = "the server is asked to stop only when the Stop is awaited"]
+pub struct Stop {
+    process: Arc<dyn AnyProcess>,
+    reason: ExitReason,
+    timeout: Option<Duration>,
+}
+
+impl Stop {
+    /// The reason the server ends with (default `Normal`).
+    pub fn reason(mut self, reason: ExitReason) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// Kills the server if it has not ended within `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    async fn run(self) -> Result<(), StopError> {
+        let core = self.process.core();
+        if !self.process.send_sys(Sys::Stop(self.reason)) {
+            // Closed mailbox: ended, or ending, in which case wait as for any stop.
+            if core.has_exited() {
+                return Err(StopError::NoProc);
+            }
+        }
+        if process::current_pid() == Some(core.pid()) {
+            return Ok(());
+        }
+        let exited = core.exited();
+        match self.timeout {
+            None => {
+                exited.await;
+                Ok(())
+            }
+            Some(timeout) => match tokio::time::timeout(timeout, exited).await {
+                Ok(_) => Ok(()),
+                Err(_) => {
+                    core.kill();
+                    Err(StopError::Timeout)
+                }
+            },
+        }
+    }
+}
+
+impl IntoFuture for Stop {
+    type Output = Result<(), StopError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<(), StopError>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl fmt::Debug for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stop")
+            .field("pid", &self.process.core().pid())
+            .field("reason", &self.reason)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,137 @@
+//! [`Start`]: starting a server.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::process::{self, Process, ProcessCore};
+use crate::{GenServer, Pid, ServerRef, StartError, registry, worker};
+
+/// A server about to start: set options, then await it for the client handle.
+///
+/// Made by the generated `Foo::start(arg)` (or `Start::new(arg)` for a hand-written
+/// server). Awaiting it spawns the server task on the current tokio runtime and
+/// returns once `init` has finished, as OTP's `gen_server:start` does:
+///
+/// - `Ok(handle)` once init returned the state;
+/// - [`StartError::AlreadyStarted`] if the name is taken (init does not run);
+/// - [`StartError::Init`] if init failed or panicked, [`StartError::Ignored`] if it
+///   returned `Init::Ignore`: in both cases the name is free again already;
+/// - [`StartError::Timeout`] if init took longer than the `init_timeout` (none by
+///   default, as in OTP); the server is killed.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use gensrv::{gen_server, StartError};
+///
+/// struct Db;
+///
+/// #[gen_server]
+/// impl Db {
+///     #[init]
+///     async fn init(url: String) -> Result<Self, String> {
+///         if url.starts_with("db://") { Ok(Db) } else { Err(format!("bad url {url}")) }
+///     }
+/// }
+///
+/// let db = Db::start("db://local".into())
+///     .name("db")
+///     .init_timeout(Duration::from_secs(1))
+///     .await
+///     .unwrap();
+/// let again = Db::start("db://local".into()).name("db").await;
+/// assert_eq!(again.unwrap_err(), StartError::AlreadyStarted(db.pid()));
+/// assert!(matches!(Db::start("http://".into()).await, Err(StartError::Init(_))));
+/// # }
+/// ```
+#[must_use = "a server starts only when the Start is awaited"]
+pub struct Start<S: GenServer> {
+    arg: S::Arg,
+    name: Option<String>,
+    init_timeout: Option<Duration>,
+}
+
+impl<S: GenServer> Start<S> {
+    /// A start of `S` with `arg` for its init.
+    pub fn new(arg: S::Arg) -> Self {
+        Start {
+            arg,
+            name: None,
+            init_timeout: None,
+        }
+    }
+
+    /// Registers the server under `name` for as long as it runs
+    /// (see [`whereis`](crate::whereis)).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Gives init at most `timeout` to finish.
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = Some(timeout);
+        self
+    }
+
+    /// Starts the server and gives its untyped handle.
+    pub(crate) async fn spawn(self) -> Result<ServerRef<S>, StartError> {
+        let (mailbox, inbox) = mpsc::unbounded_channel();
+        let process = Arc::new(Process {
+            core: ProcessCore::new(Pid::next(), self.name),
+            mailbox,
+        });
+        registry::insert(process.clone()).map_err(StartError::AlreadyStarted)?;
+        let (ack, acked) = oneshot::channel();
+        let task = worker::run(process.clone(), inbox, self.arg, ack);
+        let handle = tokio::spawn(process::scope(process.clone(), task));
+        process.core.set_abort(handle.abort_handle());
+        let acked = match self.init_timeout {
+            None => acked.await,
+            Some(timeout) => match tokio::time::timeout(timeout, acked).await {
+                Ok(acked) => acked,
+                Err(_) => {
+                    // OTP's proc_lib:sync_wait kills the late starter; free its name
+                    // first, so that the caller can start another at once.
+                    if let Some(name) = process.core.name() {
+                        registry::release_name(process.core.pid(), name);
+                    }
+                    process.core.kill();
+                    return Err(StartError::Timeout);
+                }
+            },
+        };
+        match acked {
+            Ok(Ok(())) => Ok(ServerRef::from_process(process)),
+            Ok(Err(error)) => Err(error),
+            // The task ended without a word: it was killed during init.
+            Err(_) => Err(StartError::Init(
+                process.core.exit_reason().unwrap_or(crate::ExitReason::Killed),
+            )),
+        }
+    }
+}
+
+impl<S: GenServer> IntoFuture for Start<S> {
+    type Output = Result<S::Ref, StartError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<S::Ref, StartError>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.spawn().await.map(S::Ref::from) })
+    }
+}
+
+impl<S: GenServer> fmt::Debug for Start<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Start")
+            .field("server", &std::any::type_name::<S>())
+            .field("name", &self.name)
+            .field("init_timeout", &self.init_timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,161 @@
+//! The server task: init, the receive loop, terminate.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::mailbox::{Envelope, Sys};
+use crate::process::{AnyProcess, Process};
+use crate::{Context, ExitReason, GenServer, Init, ServerRef, StartError};
+
+pub(crate) async fn run<S: GenServer>(
+    process: Arc<Process<S>>,
+    mut inbox: mpsc::UnboundedReceiver<Envelope<S>>,
+    arg: S::Arg,
+    ack: oneshot::Sender<Result<(), StartError>>,
+) {
+    // Declared first so that it is dropped last, after the state and the mailbox,
+    // also when the task is aborted by `kill`.
+    let mut exit = ExitGuard {
+        process: process.clone(),
+        reason: None,
+    };
+    let mut ctx = Context::new(ServerRef::from_process(process.clone()));
+
+    let mut state = match catch_panic(S::init(arg, &mut ctx)).await {
+        Ok(Init::Ready(state)) => state,
+        failed => {
+            let (reason, error) = match failed {
+                Ok(Init::Ignore) => (ExitReason::Normal, StartError::Ignored),
+                Ok(Init::Stop(reason)) => (reason.clone(), StartError::Init(reason)),
+                Err(panic) => {
+                    let reason = ExitReason::Panic(panic);
+                    (reason.clone(), StartError::Init(reason))
+                }
+                Ok(Init::Ready(_)) => unreachable!(),
+            };
+            process.core.begin_exit();
+            inbox.close();
+            // As OTP's init_it: free the name before the starter hears of the
+            // failure, so that it can retry at once.
+            exit.finish_now(reason);
+            let _ = ack.send(Err(error));
+            return;
+        }
+    };
+    let _ = ack.send(Ok(()));
+
+    let reason = loop {
+        if let Some(reason) = ctx.stop.take() {
+            break reason;
+        }
+        let envelope = if let Some(info) = ctx.continuation.take() {
+            Envelope::Info(info)
+        } else if let Some(after) = ctx.timeout.take() {
+            match tokio::time::timeout(after, inbox.recv()).await {
+                Ok(Some(envelope)) => envelope,
+                Ok(None) => break ExitReason::Normal,
+                Err(_) => Envelope::Sys(Sys::Timeout),
+            }
+        } else {
+            match inbox.recv().await {
+                Some(envelope) => envelope,
+                // Never: the context holds a sender.
+                None => break ExitReason::Normal,
+            }
+        };
+        if let Err(panic) = catch_panic(dispatch(&mut state, envelope, &mut ctx)).await {
+            break ExitReason::Panic(panic);
+        }
+    };
+
+    process.core.begin_exit();
+    inbox.close();
+    let reason = match catch_panic(state.terminate(&reason, &mut ctx)).await {
+        Ok(()) => reason,
+        Err(panic) => ExitReason::Panic(panic),
+    };
+    if !reason.is_normal() {
+        tracing::error!(pid = %ctx.pid(), name = ctx_name(&process), %reason, "server ended abnormally");
+    }
+    // Queued calls fail now, with the reason recorded just below.
+    drop(inbox);
+    exit.reason = Some(reason);
+}
+
+fn ctx_name<S: GenServer>(process: &Process<S>) -> &str {
+    process.core.name().unwrap_or("")
+}
+
+async fn dispatch<S: GenServer>(state: &mut S, envelope: Envelope<S>, ctx: &mut Context<S>) {
+    match envelope {
+        Envelope::Call(call) => state.handle_call(call, ctx).await,
+        Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
+        Envelope::Info(info) => state.handle_info(info, ctx).await,
+        Envelope::Sys(Sys::Stop(reason)) => ctx.stop(reason),
+        Envelope::Sys(Sys::Timeout) => state.handle_timeout(ctx).await,
+    }
+}
+
+/// Publishes the end of the server when the task ends, however it ends.
+struct ExitGuard<S: GenServer> {
+    process: Arc<Process<S>>,
+    reason: Option<ExitReason>,
+}
+
+impl<S: GenServer> ExitGuard<S> {
+    fn finish_now(&mut self, reason: ExitReason) {
+        self.process.core().finish(reason);
+    }
+}
+
+impl<S: GenServer> Drop for ExitGuard<S> {
+    fn drop(&mut self) {
+        if !self.process.core().has_exited() {
+            // No reason recorded: the task was aborted, by `kill` or by the
+            // runtime shutting down.
+            let reason = self.reason.take().unwrap_or(ExitReason::Killed);
+            self.process.core().finish(reason);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a future, turning a panic in it into `Err(message)`.
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+fn catch_panic<F: Future>(inner: F) -> CatchUnwind<F> {
+    CatchUnwind { inner }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = self.project().inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(payload))),
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(msg) => *msg,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(msg) => msg.to_string(),
+            Err(_) => "non-string panic payload".to_string(),
+        },
+    }
+}
