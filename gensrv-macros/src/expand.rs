@@ -60,7 +60,6 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
     let enums = [Kind::Call, Kind::Cast, Kind::Info].map(|kind| server_gen.message_enum(kind));
     let from_info = server_gen.from_info();
     let genserver = server_gen.impl_genserver();
-    let asserts = server_gen.assert_send();
     quote! {
         #cleaned
         #assoc
@@ -68,7 +67,6 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
         #(#enums)*
         #from_info
         #genserver
-        #asserts
     }
 }
 
@@ -116,7 +114,8 @@ impl Gen<'_> {
         let Gen { name, handle, vis, .. } = self;
         let self_ty = self.self_ty();
         let handle_ty = self.handle_ty();
-        let (impl_generics, _, where_clause) = self.item.generics.split_for_impl();
+        let (impl_generics, _, _) = self.item.generics.split_for_impl();
+        let where_send = self.where_send();
         let init = self.server.handlers(Kind::Init).next();
         let start_arg = init.and_then(|h| h.messages().next());
         let (params, arg, what) = match (init, start_arg) {
@@ -148,7 +147,7 @@ impl Gen<'_> {
             format!("The handle of the `{name}` server registered as `name`, if one is running.");
         quote! {
             #[allow(dead_code, unreachable_pub)]
-            impl #impl_generics #self_ty #where_clause {
+            impl #impl_generics #self_ty #where_send {
                 #[doc = #start_doc]
                 #vis fn start(#params) -> ::gensrv::Start<Self> {
                     ::gensrv::Start::new(#arg)
@@ -195,7 +194,8 @@ impl Gen<'_> {
         let Gen { name, handle, vis, .. } = self;
         let self_ty = self.self_ty();
         let handle_ty = self.handle_ty();
-        let (impl_generics, _, where_clause) = self.item.generics.split_for_impl();
+        let (impl_generics, _, _) = self.item.generics.split_for_impl();
+        let where_send = self.where_send();
         let generic_params: Vec<&GenericParam> = self.item.generics.params.iter().collect();
         let params = self.params();
         let doc = format!(
@@ -231,26 +231,26 @@ impl Gen<'_> {
             #[doc = #doc]
             #[allow(private_interfaces, private_bounds, unreachable_pub, dead_code)]
             #vis struct #handle<#(#generic_params,)* Server: ::gensrv::GenServer = #self_ty>
-            #where_clause
+            #where_send
             {
                 inner: ::gensrv::ServerRef<Server>,
                 #phantom
             }
 
             #[allow(dead_code, unreachable_pub)]
-            impl #impl_generics #handle_ty #where_clause {
+            impl #impl_generics #handle_ty #where_send {
                 #(#methods)*
             }
 
             #[automatically_derived]
-            impl #any ::core::clone::Clone for #any_ty #where_clause {
+            impl #any ::core::clone::Clone for #any_ty #where_send {
                 fn clone(&self) -> Self {
                     ::core::convert::From::from(::core::clone::Clone::clone(&self.inner))
                 }
             }
 
             #[automatically_derived]
-            impl #any ::core::fmt::Debug for #any_ty #where_clause {
+            impl #any ::core::fmt::Debug for #any_ty #where_send {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                     let mut tuple = f.debug_tuple(#handle_str);
                     tuple.field(&::gensrv::ServerRef::pid(&self.inner));
@@ -262,24 +262,24 @@ impl Gen<'_> {
             }
 
             #[automatically_derived]
-            impl #any ::core::cmp::PartialEq for #any_ty #where_clause {
+            impl #any ::core::cmp::PartialEq for #any_ty #where_send {
                 fn eq(&self, other: &Self) -> bool {
                     self.inner == other.inner
                 }
             }
 
             #[automatically_derived]
-            impl #any ::core::cmp::Eq for #any_ty #where_clause {}
+            impl #any ::core::cmp::Eq for #any_ty #where_send {}
 
             #[automatically_derived]
-            impl #any ::core::hash::Hash for #any_ty #where_clause {
+            impl #any ::core::hash::Hash for #any_ty #where_send {
                 fn hash<H: ::core::hash::Hasher>(&self, state: &mut H) {
                     ::core::hash::Hash::hash(&self.inner, state)
                 }
             }
 
             #[automatically_derived]
-            impl #any ::core::ops::Deref for #any_ty #where_clause {
+            impl #any ::core::ops::Deref for #any_ty #where_send {
                 type Target = ::gensrv::ServerRef<Server>;
                 fn deref(&self) -> &Self::Target {
                     &self.inner
@@ -287,14 +287,14 @@ impl Gen<'_> {
             }
 
             #[automatically_derived]
-            impl #any ::core::convert::From<::gensrv::ServerRef<Server>> for #any_ty #where_clause {
+            impl #any ::core::convert::From<::gensrv::ServerRef<Server>> for #any_ty #where_send {
                 fn from(inner: ::gensrv::ServerRef<Server>) -> Self {
                     #handle { inner, #phantom_init }
                 }
             }
 
             #[automatically_derived]
-            impl #any ::core::convert::From<#any_ty> for ::gensrv::ServerRef<Server> #where_clause {
+            impl #any ::core::convert::From<#any_ty> for ::gensrv::ServerRef<Server> #where_send {
                 fn from(handle: #any_ty) -> Self {
                     handle.inner
                 }
@@ -383,7 +383,7 @@ impl Gen<'_> {
         let Gen { name, vis, .. } = self;
         let ident = self.enum_ident(kind);
         let generics = &self.item.generics;
-        let where_clause = &generics.where_clause;
+        let where_send = self.where_send();
         let doc = match kind {
             Kind::Call => format!(
                 "The calls of a `{name}` server: one variant per `#[call]` handler, holding its \
@@ -426,7 +426,7 @@ impl Gen<'_> {
         quote! {
             #[doc = #doc]
             #[allow(private_interfaces, private_bounds, unreachable_pub, dead_code)]
-            #vis enum #ident #generics #where_clause {
+            #vis enum #ident #generics #where_send {
                 #(#variants)*
                 #phantom
             }
@@ -467,7 +467,8 @@ impl Gen<'_> {
 
     fn from_info(&self) -> TokenStream {
         let info = &self.info;
-        let (impl_generics, ty_generics, where_clause) = self.item.generics.split_for_impl();
+        let (impl_generics, ty_generics, _) = self.item.generics.split_for_impl();
+        let where_send = self.where_send();
         let impls = self.server.handlers(Kind::Info).filter_map(|handler| {
             let arg = handler.messages().next()?;
             let ty = self.outside(&arg.pat_type.ty);
@@ -475,7 +476,7 @@ impl Gen<'_> {
             let field = arg_ident(arg);
             Some(quote_spanned! {arg.pat_type.ty.span()=>
                 #[automatically_derived]
-                impl #impl_generics ::core::convert::From<#ty> for #info #ty_generics #where_clause {
+                impl #impl_generics ::core::convert::From<#ty> for #info #ty_generics #where_send {
                     fn from(message: #ty) -> Self {
                         #info::#variant { #field: message }
                     }
@@ -489,7 +490,8 @@ impl Gen<'_> {
         let Gen { call, cast, info, .. } = self;
         let self_ty = self.self_ty();
         let handle_ty = self.handle_ty();
-        let (impl_generics, ty_generics, where_clause) = self.item.generics.split_for_impl();
+        let (impl_generics, ty_generics, _) = self.item.generics.split_for_impl();
+        let where_send = self.where_send();
         let init = self.init();
         let arg_ty = match self.server.handlers(Kind::Init).next() {
             None => quote!(Self),
@@ -505,7 +507,7 @@ impl Gen<'_> {
         let terminate = self.terminate();
         quote! {
             #[automatically_derived]
-            impl #impl_generics ::gensrv::GenServer for #self_ty #where_clause {
+            impl #impl_generics ::gensrv::GenServer for #self_ty #where_send {
                 type Arg = #arg_ty;
                 type Call = #call #ty_generics;
                 type Cast = #cast #ty_generics;
@@ -678,41 +680,38 @@ impl Gen<'_> {
         }
     }
 
-    /// Checks, at each user type, that what must cross to the server's task is
-    /// `Send`, so that a failure points at the type rather than at the macro.
-    fn assert_send(&self) -> TokenStream {
-        let (impl_generics, _, where_clause) = self.item.generics.split_for_impl();
+    /// The impl's where clause, plus `T: Send` for the state and every type that
+    /// crosses to the server's task, each spanned at the user's type. Every
+    /// generated item carries it: a type that is not `Send` then fails only there,
+    /// at the type, instead of deep inside the runtime's bounds.
+    fn where_send(&self) -> TokenStream {
+        let mut predicates: Vec<TokenStream> = self
+            .item
+            .generics
+            .where_clause
+            .iter()
+            .flat_map(|w| w.predicates.iter())
+            .map(ToTokens::to_token_stream)
+            .collect();
+        let mut send = |ty: &Type, span: proc_macro2::Span| {
+            predicates.push(quote_spanned!(span=> #ty: ::core::marker::Send));
+        };
         let state = self.self_ty();
-        let mut checks = vec![quote_spanned! {state.span()=>
-            ::gensrv::__private::assert_send::<#state>();
-        }];
+        send(state, state.span());
         for handler in &self.server.handlers {
-            if matches!(handler.kind, Kind::Terminate) {
+            if handler.kind == Kind::Terminate {
                 continue;
             }
             for arg in handler.args.iter().filter(|a| !matches!(a.role, Role::Context)) {
-                let ty = self.outside(&arg.pat_type.ty);
-                checks.push(quote_spanned! {arg.pat_type.ty.span()=>
-                    ::gensrv::__private::assert_send::<#ty>();
-                });
+                send(&self.outside(&arg.pat_type.ty), arg.pat_type.ty.span());
             }
             if handler.kind == Kind::Call && handler.reply_to().is_none() {
                 if let ReturnType::Type(_, ty) = &handler.method.sig.output {
-                    let reply = self.outside(ty);
-                    checks.push(quote_spanned! {ty.span()=>
-                        ::gensrv::__private::assert_send::<#reply>();
-                    });
+                    send(&self.outside(ty), ty.span());
                 }
             }
         }
-        quote! {
-            const _: () = {
-                #[allow(dead_code)]
-                fn assert_send #impl_generics () #where_clause {
-                    #(#checks)*
-                }
-            };
-        }
+        quote!(where #(#predicates),*)
     }
 }
 

@@ -166,9 +166,10 @@ pub(crate) fn current_pid() -> Option<Pid> {
     CURRENT.try_with(|p| p.core().pid()).ok()
 }
 
-/// Called while a panic unwinds through a server's handler: the server is going
-/// down, and callers whose replies are being dropped must learn it before the
-/// server gets to record its exit.
+/// Called when a panic unwinds through a server's handler (from the drop of a
+/// `ReplyTo` on the unwinding stack, and where the panic is caught): the server is
+/// going down, and callers whose replies are being dropped must learn it before
+/// the server gets to record its exit.
 pub(crate) fn current_is_panicking() {
     let _ = CURRENT.try_with(|p| p.core().begin_exit());
 }

@@ -10,7 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::mailbox::{Envelope, Sys};
-use crate::process::{AnyProcess, Process};
+use crate::process::{self, AnyProcess, Process};
 use crate::{Context, ExitReason, GenServer, Init, ServerRef, StartError};
 
 pub(crate) async fn run<S: GenServer>(
@@ -145,7 +145,13 @@ impl<F: Future> Future for CatchUnwind<F> {
         match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(payload))),
+            Err(payload) => {
+                // The server is going down. Say so before the handler's future, and
+                // any ReplyTo it holds, is dropped: its caller must wait for the
+                // reason rather than conclude the reply was dropped.
+                process::current_is_panicking();
+                Poll::Ready(Err(panic_message(payload)))
+            }
         }
     }
 }

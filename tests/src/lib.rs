@@ -1,13 +1,55 @@
 //! Integration tests of gensrv (in `tests/`), and the helpers they share.
+//!
+//! This crate denies missing docs and holds a public generated server, so building
+//! it proves that everything `#[gen_server]` generates is documented.
+#![deny(missing_docs)]
 
-use std::future::Future;
+use std::future::IntoFuture;
 use std::time::Duration;
+
+use gensrv::gen_server;
 
 /// Awaits `future`, failing the test if it takes longer than `secs` seconds: a bug
 /// must show as a failure, not as a hung suite.
-pub async fn within<F: Future>(secs: u64, future: F) -> F::Output {
+pub async fn within<F: IntoFuture>(secs: u64, future: F) -> F::Output {
     match tokio::time::timeout(Duration::from_secs(secs), future).await {
         Ok(output) => output,
         Err(_) => panic!("did not finish within {secs} s"),
+    }
+}
+
+/// A public server in a crate that denies missing docs.
+#[derive(Debug, Default)]
+pub struct Documented {
+    hits: u64,
+}
+
+/// A message of the crate's own, for the info handler.
+#[derive(Debug)]
+pub struct Ping;
+
+#[gen_server]
+impl Documented {
+    /// Starts counting from `hits`.
+    #[init]
+    fn init(hits: u64) -> Self {
+        Documented { hits }
+    }
+
+    /// The count.
+    #[call]
+    fn hits(&self) -> u64 {
+        self.hits
+    }
+
+    /// Counts one.
+    #[cast]
+    fn hit(&mut self) {
+        self.hits += 1;
+    }
+
+    #[info]
+    fn ping(&mut self, _: Ping) {
+        self.hits += 100;
     }
 }
