@@ -111,7 +111,9 @@ impl Gen<'_> {
     }
 
     fn associated_fns(&self) -> TokenStream {
-        let Gen { name, handle, vis, .. } = self;
+        let Gen {
+            name, handle, vis, ..
+        } = self;
         let self_ty = self.self_ty();
         let handle_ty = self.handle_ty();
         let (impl_generics, _, _) = self.item.generics.split_for_impl();
@@ -178,6 +180,24 @@ impl Gen<'_> {
             .collect()
     }
 
+    /// The impl's parameters as types, for a `PhantomData` that uses each of them
+    /// (a const `N` as `[(); N]`).
+    fn phantom_types(&self) -> Vec<TokenStream> {
+        self.item
+            .generics
+            .params
+            .iter()
+            .filter_map(|param| match param {
+                GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+                GenericParam::Const(c) => {
+                    let ident = &c.ident;
+                    Some(quote!([(); #ident]))
+                }
+                GenericParam::Lifetime(_) => None,
+            })
+            .collect()
+    }
+
     /// `FooRef<K, V, Foo<K, V>>`: the handle type as the server's impls name it.
     fn handle_ty(&self) -> TokenStream {
         let handle = &self.handle;
@@ -191,7 +211,9 @@ impl Gen<'_> {
     /// exactly as visible as `Foo`: `pub` for a `pub` server, private for a private
     /// one, without the macro knowing which (it cannot see the struct).
     fn handle(&self) -> TokenStream {
-        let Gen { name, handle, vis, .. } = self;
+        let Gen {
+            name, handle, vis, ..
+        } = self;
         let self_ty = self.self_ty();
         let handle_ty = self.handle_ty();
         let (impl_generics, _, _) = self.item.generics.split_for_impl();
@@ -207,10 +229,11 @@ impl Gen<'_> {
              The `Server` parameter is always `{name}` (its default); it only makes the \
              handle as visible as `{name}` is."
         );
-        let phantom = if params.is_empty() {
+        let phantom_types = self.phantom_types();
+        let phantom = if phantom_types.is_empty() {
             quote!()
         } else {
-            quote!(_params: ::core::marker::PhantomData<fn() -> (#(#params,)*)>,)
+            quote!(_params: ::core::marker::PhantomData<fn() -> (#(#phantom_types,)*)>,)
         };
         let phantom_init = if params.is_empty() {
             quote!()
@@ -306,7 +329,10 @@ impl Gen<'_> {
         let vis = &self.vis;
         let method = handler.name();
         let docs = docs_or(handler, || {
-            format!("Sends the `{method}` {} to the server.", kind_word(handler.kind))
+            format!(
+                "Sends the `{method}` {} to the server.",
+                kind_word(handler.kind)
+            )
         });
         let params = handler.messages().map(|arg| {
             let ident = arg_ident(arg);
@@ -436,23 +462,7 @@ impl Gen<'_> {
     /// For a generic server, a variant that uses every parameter of the impl, and
     /// cannot be built (it holds an `Infallible`), so matches can leave it out.
     fn phantom_variant(&self) -> TokenStream {
-        let params: Vec<TokenStream> = self
-            .item
-            .generics
-            .params
-            .iter()
-            .filter_map(|param| match param {
-                GenericParam::Type(t) => {
-                    let ident = &t.ident;
-                    Some(quote!(#ident))
-                }
-                GenericParam::Const(c) => {
-                    let ident = &c.ident;
-                    Some(quote!([(); #ident]))
-                }
-                GenericParam::Lifetime(_) => None,
-            })
-            .collect();
+        let params = self.phantom_types();
         if params.is_empty() {
             return quote!();
         }
@@ -487,7 +497,9 @@ impl Gen<'_> {
     }
 
     fn impl_genserver(&self) -> TokenStream {
-        let Gen { call, cast, info, .. } = self;
+        let Gen {
+            call, cast, info, ..
+        } = self;
         let self_ty = self.self_ty();
         let handle_ty = self.handle_ty();
         let (impl_generics, ty_generics, _) = self.item.generics.split_for_impl();
@@ -569,7 +581,9 @@ impl Gen<'_> {
         let arms = self.server.handlers(kind).map(|handler| {
             let variant = variant_name(handler.name());
             let fields = self.fields(handler);
-            let bindings: Vec<Ident> = (0..fields.len()).map(|i| format_ident!("field{}", i)).collect();
+            let bindings: Vec<Ident> = (0..fields.len())
+                .map(|i| format_ident!("field{}", i))
+                .collect();
             let names = fields.iter().map(|f| &f.name);
             let mut next = bindings.iter();
             let args: Vec<TokenStream> = handler
@@ -702,7 +716,11 @@ impl Gen<'_> {
             if handler.kind == Kind::Terminate {
                 continue;
             }
-            for arg in handler.args.iter().filter(|a| !matches!(a.role, Role::Context)) {
+            for arg in handler
+                .args
+                .iter()
+                .filter(|a| !matches!(a.role, Role::Context))
+            {
                 send(&self.outside(&arg.pat_type.ty), arg.pat_type.ty.span());
             }
             if handler.kind == Kind::Call && handler.reply_to().is_none() {
@@ -717,7 +735,11 @@ impl Gen<'_> {
 
 /// `Self::method(receiver, args..)`, awaited if the handler is async; spanned at
 /// the user's method so that a type error in the glue points there.
-fn invoke(handler: &Handler<'_>, receiver: TokenStream, args: impl Iterator<Item = TokenStream>) -> TokenStream {
+fn invoke(
+    handler: &Handler<'_>,
+    receiver: TokenStream,
+    args: impl Iterator<Item = TokenStream>,
+) -> TokenStream {
     let method = handler.name();
     let span = handler.method.sig.span();
     let call = quote_spanned!(span=> Self::#method(#receiver #(#args),*));
