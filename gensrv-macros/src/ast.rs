@@ -131,7 +131,10 @@ impl<'a> Handler<'a> {
 
     /// The doc comments of the method, to carry over to what is generated from it.
     pub(crate) fn docs(&self) -> impl Iterator<Item = &'a Attribute> {
-        self.method.attrs.iter().filter(|a| a.path().is_ident("doc"))
+        self.method
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("doc"))
     }
 }
 
@@ -147,7 +150,8 @@ fn role(ty: &Type) -> Role<'_> {
         let last = path.path.segments.last().expect("a path has a segment");
         if last.ident == "ReplyTo" {
             if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
-                if let [syn::GenericArgument::Type(reply)] = &*args.args.iter().collect::<Vec<_>>() {
+                if let [syn::GenericArgument::Type(reply)] = &*args.args.iter().collect::<Vec<_>>()
+                {
                     return Role::ReplyTo(reply);
                 }
             }

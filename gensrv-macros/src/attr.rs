@@ -45,7 +45,7 @@ pub(crate) fn marker(attr: &Attribute) -> Option<Marker> {
         "handle_cast" => Marker::Unknown(Some("#[cast]")),
         "handle_info" => Marker::Unknown(Some("#[info]")),
         "handle_continue" => Marker::Unknown(Some("#[info] with `ctx.continue_with`")),
-        "code_change" | "format_status" | "handle" | "handler" => Marker::Unknown(None),
+        "code_change" | "format_status" => Marker::Unknown(None),
         _ => return None,
     };
     Some(marker)
@@ -54,8 +54,8 @@ pub(crate) fn marker(attr: &Attribute) -> Option<Marker> {
 /// The arguments of `#[gen_server(...)]`.
 #[derive(Default)]
 pub(crate) struct Args {
-    /// `vis = pub`: the visibility of the generated items (default: private, as
-    /// any Rust item).
+    /// `vis = pub(crate)`: the visibility of the generated items (default `pub`;
+    /// see `expand::Gen::handle` for why that is safe).
     pub(crate) vis: Option<Visibility>,
     /// Anything else, kept for validation to reject.
     pub(crate) unknown: Vec<proc_macro2::TokenStream>,
@@ -66,7 +66,8 @@ impl Parse for Args {
         let mut args = Args::default();
         while !input.is_empty() {
             let fork = input.fork();
-            let is_vis = fork.parse::<syn::Ident>().is_ok_and(|i| i == "vis") && fork.peek(Token![=]);
+            let is_vis =
+                fork.parse::<syn::Ident>().is_ok_and(|i| i == "vis") && fork.peek(Token![=]);
             if is_vis {
                 input.parse::<syn::Ident>()?;
                 input.parse::<Token![=]>()?;

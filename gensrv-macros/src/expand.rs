@@ -58,7 +58,7 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
     let assoc = server_gen.associated_fns();
     let handle = server_gen.handle();
     let enums = [Kind::Call, Kind::Cast, Kind::Info].map(|kind| server_gen.message_enum(kind));
-    let from_info = server_gen.from_info();
+    let from_info = server_gen.info_from_impls();
     let genserver = server_gen.impl_genserver();
     quote! {
         #cleaned
@@ -475,7 +475,7 @@ impl Gen<'_> {
         }
     }
 
-    fn from_info(&self) -> TokenStream {
+    fn info_from_impls(&self) -> TokenStream {
         let info = &self.info;
         let (impl_generics, ty_generics, _) = self.item.generics.split_for_impl();
         let where_send = self.where_send();
@@ -487,8 +487,8 @@ impl Gen<'_> {
             Some(quote_spanned! {arg.pat_type.ty.span()=>
                 #[automatically_derived]
                 impl #impl_generics ::core::convert::From<#ty> for #info #ty_generics #where_send {
-                    fn from(message: #ty) -> Self {
-                        #info::#variant { #field: message }
+                    fn from(gensrv_message: #ty) -> Self {
+                        #info::#variant { #field: gensrv_message }
                     }
                 }
             })
@@ -694,10 +694,10 @@ impl Gen<'_> {
         }
     }
 
-    /// The impl's where clause, plus `T: Send` for the state and every type that
-    /// crosses to the server's task, each spanned at the user's type. Every
-    /// generated item carries it: a type that is not `Send` then fails only there,
-    /// at the type, instead of deep inside the runtime's bounds.
+    /// The impl's where clause, plus `T: Send + 'static` for the state and every
+    /// type that crosses to the server's task, each spanned at the user's type.
+    /// Every generated item carries it: a type that is neither then fails only
+    /// there, at the type, instead of deep inside the runtime's bounds.
     fn where_send(&self) -> TokenStream {
         let mut predicates: Vec<TokenStream> = self
             .item
@@ -708,7 +708,7 @@ impl Gen<'_> {
             .map(ToTokens::to_token_stream)
             .collect();
         let mut send = |ty: &Type, span: proc_macro2::Span| {
-            predicates.push(quote_spanned!(span=> #ty: ::core::marker::Send));
+            predicates.push(quote_spanned!(span=> #ty: ::core::marker::Send + 'static));
         };
         let state = self.self_ty();
         send(state, state.span());

@@ -3,8 +3,9 @@
 //! of the crate still sees the type's methods, so no cascade of errors follows.
 
 use proc_macro2::TokenStream;
-use quote::ToTokens;
-use syn::{ImplItem, ItemImpl};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ImplItem, ItemImpl, Type};
 
 use crate::attr;
 
@@ -25,6 +26,56 @@ pub(crate) fn strip_markers(item: &ItemImpl) -> ItemImpl {
 
 pub(crate) fn emit(item: &ItemImpl, error: syn::Error) -> TokenStream {
     let mut tokens = strip_markers(item).into_token_stream();
+    tokens.extend(placeholder_server(item));
     tokens.extend(error.into_compile_error());
     tokens
+}
+
+/// An `impl GenServer` that handles nothing, so that the handlers' `Context<Self>`
+/// (which needs `Self: GenServer`) still names a type and the errors end at the
+/// misuse. Only for the inherent impl of a named type: anything else is not a
+/// server.
+fn placeholder_server(item: &ItemImpl) -> Option<TokenStream> {
+    if item.trait_.is_some() || !matches!(&*item.self_ty, Type::Path(p) if p.qself.is_none()) {
+        return None;
+    }
+    let self_ty = &item.self_ty;
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let mut predicates: Vec<TokenStream> = where_clause
+        .iter()
+        .flat_map(|w| w.predicates.iter())
+        .map(ToTokens::to_token_stream)
+        .collect();
+    predicates.push(quote_spanned!(self_ty.span()=> #self_ty: ::core::marker::Send + 'static));
+    let done = quote!(impl ::core::future::Future<Output = ()> + ::core::marker::Send);
+    Some(quote! {
+        #[automatically_derived]
+        #[doc(hidden)]
+        impl #impl_generics ::gensrv::GenServer for #self_ty where #(#predicates),* {
+            type Arg = ();
+            type Call = ::core::convert::Infallible;
+            type Cast = ::core::convert::Infallible;
+            type Info = ::core::convert::Infallible;
+            type Ref = ::gensrv::ServerRef<Self>;
+
+            fn init(
+                _: (),
+                _: &mut ::gensrv::Context<Self>,
+            ) -> impl ::core::future::Future<Output = ::gensrv::Init<Self>> + ::core::marker::Send {
+                ::core::future::ready(::gensrv::Init::Ignore)
+            }
+
+            fn handle_call(&mut self, _: Self::Call, _: &mut ::gensrv::Context<Self>) -> #done {
+                ::core::future::ready(())
+            }
+
+            fn handle_cast(&mut self, _: Self::Cast, _: &mut ::gensrv::Context<Self>) -> #done {
+                ::core::future::ready(())
+            }
+
+            fn handle_info(&mut self, _: Self::Info, _: &mut ::gensrv::Context<Self>) -> #done {
+                ::core::future::ready(())
+            }
+        }
+    })
 }

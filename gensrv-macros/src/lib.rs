@@ -15,7 +15,7 @@ use proc_macro::TokenStream;
 use quote::ToTokens;
 use syn::Item;
 
-/// See `gensrv::gen_server`.
+// Documented where users see it: on `gensrv::gen_server`.
 #[proc_macro_attribute]
 pub fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(input as Item);

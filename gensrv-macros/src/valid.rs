@@ -36,7 +36,7 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
     for (attr, stray) in &server.stray_markers {
         let message = match stray {
             Stray::Unknown(Some(hint)) => format!(
-                "unknown handler attribute `{}`; gensrv's is {hint}",
+                "unknown handler attribute `{}`: use {hint}",
                 attr.path().to_token_stream()
             ),
             Stray::Unknown(None) => format!(
@@ -81,9 +81,7 @@ fn check_impl(server: &Server<'_>, errors: &mut Errors) {
             "#[gen_server] goes on an inherent impl block (`impl Foo { .. }`), not on a trait impl",
         );
     }
-    if let Some(unsafety) = &item.unsafety {
-        errors.push(unsafety, "#[gen_server] does not take an `unsafe impl`");
-    }
+    // An inherent `unsafe impl` is rejected by rustc's parser before the macro runs.
     match &*item.self_ty {
         Type::Path(path) if path.qself.is_none() => {}
         other => errors.push(other, "#[gen_server] needs a named type: `impl Foo { .. }`"),
@@ -110,7 +108,9 @@ fn check_handler(handler: &Handler<'_>, errors: &mut Errors) {
         errors.push(args, format!("{attr} takes no arguments"));
     }
     if !sig.generics.params.is_empty() {
-        let what = if sig.generics.lifetimes().next().is_some() && sig.generics.type_params().next().is_none() {
+        let what = if sig.generics.lifetimes().next().is_some()
+            && sig.generics.type_params().next().is_none()
+        {
             "lifetime parameters: messages are owned, they cannot borrow"
         } else {
             "generic parameters: the message enums need concrete types (put the parameter on the impl block)"
@@ -118,10 +118,16 @@ fn check_handler(handler: &Handler<'_>, errors: &mut Errors) {
         errors.push(&sig.generics, format!("a handler cannot have {what}"));
     }
     if let Some(constness) = &sig.constness {
-        errors.push(constness, "a handler cannot be a `const fn`");
+        errors.push(
+            constness,
+            "a handler cannot be a `const fn`: remove `const`",
+        );
     }
     if let Some(unsafety) = &sig.unsafety {
-        errors.push(unsafety, "a handler cannot be an `unsafe fn`: the server calls it");
+        errors.push(
+            unsafety,
+            "a handler cannot be an `unsafe fn`: the server calls it",
+        );
     }
     if let Some(abi) = &sig.abi {
         errors.push(abi, "a handler cannot have an `extern` ABI");
@@ -189,7 +195,9 @@ fn check_context(handler: &Handler<'_>, errors: &mut Errors) {
             errors.push(ty, "the context is taken as `ctx: &mut Context<Self>`");
         } else if i > 0 {
             errors.push(ctx.pat_type, "a handler takes the context once");
-        } else if !std::ptr::eq(*ctx, handler.args.last().expect("has the context")) {
+        } else if contexts.len() == 1
+            && !std::ptr::eq(*ctx, handler.args.last().expect("has the context"))
+        {
             errors.push(ctx.pat_type, "the context must be the last argument");
         }
     }
@@ -311,7 +319,7 @@ fn check_output(handler: &Handler<'_>, errors: &mut Errors) {
             ty,
             "an info message has no reply: remove the return type",
         ),
-        (Kind::Terminate, Some(ty)) => errors.push(ty, "#[terminate] returns nothing"),
+        (Kind::Terminate, Some(ty)) => errors.push(ty, "#[terminate] returns nothing: remove the return type"),
         (Kind::Init, None) => errors.push(
             &sig.ident,
             "#[init] returns the state: `Self`, `Result<Self, E>` or `gensrv::Init<Self>`",
@@ -348,7 +356,10 @@ fn check_variants(server: &Server<'_>, errors: &mut Errors) {
             if let Some(first) = seen.insert(variant.clone(), handler.name()) {
                 errors.push(
                     handler.name(),
-                    format!("`{}` and `{first}` would both be the variant `{variant}`; rename one", handler.name()),
+                    format!(
+                        "`{}` and `{first}` would both be the variant `{variant}`; rename one",
+                        handler.name()
+                    ),
                 );
             }
         }

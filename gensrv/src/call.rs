@@ -59,8 +59,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
-use crate::CallError;
 use crate::process::{self, AnyProcess};
+use crate::{CallError, Pid};
 
 /// The default call timeout, as OTP's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -200,7 +200,8 @@ impl<R> Future for PendingReply<R> {
                     // A deferred ReplyTo may be held outside the server, so its
                     // closing cannot tell that the server died: watch the server.
                     if waiting.watch_exit {
-                        let exit = exit.get_or_insert_with(|| Box::pin(waiting.server.core().exited()));
+                        let exit =
+                            exit.get_or_insert_with(|| Box::pin(waiting.server.core().exited()));
                         if let Poll::Ready(reason) = exit.as_mut().poll(cx) {
                             return Poll::Ready(Err(CallError::Exited(reason)));
                         }
@@ -275,13 +276,21 @@ impl<R> fmt::Debug for PendingReply<R> {
 /// ```
 pub struct ReplyTo<R> {
     sender: Option<oneshot::Sender<R>>,
+    caller: Option<Pid>,
 }
 
 impl<R> ReplyTo<R> {
-    pub(crate) fn new(sender: oneshot::Sender<R>) -> Self {
+    pub(crate) fn new(sender: oneshot::Sender<R>, caller: Option<Pid>) -> Self {
         ReplyTo {
             sender: Some(sender),
+            caller,
         }
+    }
+
+    /// The pid of the server that made the call, if a server's handler made it
+    /// (`None` for a call from a plain task): the `Pid` half of OTP's `From`.
+    pub fn caller(&self) -> Option<Pid> {
+        self.caller
     }
 
     /// Sends the reply. Gives it back if the caller no longer waits (its call timed
@@ -310,6 +319,7 @@ impl<R> Drop for ReplyTo<R> {
 impl<R> fmt::Debug for ReplyTo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyTo")
+            .field("caller", &self.caller)
             .field("closed", &self.is_closed())
             .finish()
     }

@@ -115,8 +115,122 @@ pub use crate::signal::Timeout;
 #[doc(inline)]
 pub use crate::start::Start;
 
+/// Turns an inherent `impl` block into a server process with a typed client handle.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::collections::HashMap;
+/// use gensrv::{gen_server, Context, ExitReason};
+///
+/// /// Keeps values by key.
+/// pub struct Bucket {
+///     entries: HashMap<String, i64>,
+/// }
+///
+/// #[gen_server]
+/// impl Bucket {
+///     /// Starts empty.
+///     #[init]
+///     fn init() -> Self {
+///         Bucket { entries: HashMap::new() }
+///     }
+///
+///     /// The value of `key`, if any.
+///     #[call]
+///     fn get(&self, key: String) -> Option<i64> {
+///         self.entries.get(&key).copied()
+///     }
+///
+///     /// Sets `key` to `value`.
+///     #[cast]
+///     fn put(&mut self, key: String, value: i64) {
+///         self.entries.insert(key, value);
+///     }
+///
+///     /// Removes `key`, giving its value.
+///     #[call]
+///     async fn delete(&mut self, key: String) -> Option<i64> {
+///         self.entries.remove(&key)
+///     }
+///
+///     #[terminate]
+///     fn terminate(&mut self, reason: &ExitReason) {
+///         println!("bucket ends ({reason}) with {} entries", self.entries.len());
+///     }
+/// }
+///
+/// let bucket: BucketRef = Bucket::start().name("shopping").await.unwrap();
+/// bucket.put("milk".into(), 1).unwrap();
+/// assert_eq!(bucket.get("milk".into()).await, Ok(Some(1)));
+/// assert_eq!(bucket.delete("milk".into()).await, Ok(Some(1)));
+/// assert_eq!(Bucket::whereis("shopping"), Some(bucket.clone()));
+/// bucket.stop().await.unwrap();
+/// # }
+/// ```
+///
+/// # Handlers
+///
+/// Mark methods with one of these attributes; methods without one stay ordinary
+/// methods. Any handler may be `async`, and may take `ctx: &mut Context<Self>` as its
+/// last argument (see [`Context`]).
+///
+/// | attribute | receiver | arguments | returns |
+/// |---|---|---|---|
+/// | `#[call]` | `&self` or `&mut self` | owned values | the reply (or nothing, with a `ReplyTo`) |
+/// | `#[cast]` | `&self` or `&mut self` | owned values | nothing |
+/// | `#[info]` | `&self` or `&mut self` | exactly one: the message | nothing |
+/// | `#[init]` | none | zero or one: the start argument | `Self`, `Result<Self, E: Display>` or [`Init<Self>`](Init) |
+/// | `#[terminate]` | `&mut self` or `self` | optionally `reason: &ExitReason` | nothing |
+///
+/// - An `#[info]` handler is chosen by the type of its message. [`Timeout`] is the
+///   runtime's own; any other type is yours, sent with [`ServerRef::send`].
+/// - Without `#[init]`, `start` takes the state itself.
+/// - `#[terminate]` runs whenever the server ends (stop, `ctx.stop`, a panic, an
+///   exit signal), except after [`kill`](ServerRef::kill).
+/// - A `#[call]` that takes a `reply: ReplyTo<T>` argument (and returns nothing)
+///   defers its reply: the caller gets `T` when [`ReplyTo::send`] is called, from
+///   anywhere, later. See [`ReplyTo`].
+/// - Arguments are the fields of the message, so they are owned, named (`_` is fine
+///   for an info message), and `Send`, as is the state.
+///
+/// # What it generates
+///
+/// For `impl Bucket`:
+///
+/// - `BucketRef`, the client handle: `Clone`, `Debug`, `Eq`, `Hash`, `Send`, `Sync`;
+///   one method per call (`fn get(&self, key: String) -> Call<Option<i64>>`, see
+///   [`Call`]) and per cast (`fn put(&self, ..) -> Result<(), CastError>`), each with
+///   its handler's doc comments. It derefs to [`ServerRef<Bucket>`](ServerRef) for
+///   `pid`, `send`, `stop`, `kill`, `exited` and the rest.
+/// - `BucketCall`, `BucketCast`, `BucketInfo`: the message enums, one variant per
+///   handler named after it in UpperCamelCase (`Get { key, reply_to }`), fields named
+///   after its arguments; `From<T> for BucketInfo` for each info message type.
+/// - `impl GenServer for Bucket`, and the associated functions
+///   `Bucket::start(arg) -> Start<Bucket>` (see [`Start`]) and
+///   `Bucket::whereis(name) -> Option<BucketRef>`.
+///
+/// A generic `impl<K, V> Cache<K, V>` gives `CacheRef<K, V>` and generic enums (with
+/// a hidden variant that cannot be built, so matches need not name it).
+///
+/// # Visibility
+///
+/// The generated items are `pub`, yet exactly as visible as the server type: the
+/// handle's last type parameter, `Server`, defaults to the server type and is the
+/// only way its impls name it (the macro cannot see the struct's own visibility).
+/// `#[gen_server(vis = pub(crate))]` gives them another visibility.
+///
+/// # Mistakes
+///
+/// A misuse is a compile error at the token that is wrong (a `self` by value, a
+/// reference argument, a second `#[init]`, a type that is not `Send`, ...), and the
+/// impl block is still emitted as written, so no other error follows from it.
 #[doc(inline)]
 pub use gensrv_macros::gen_server;
+
+// The README's example is compiled and run with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 /// What the generated code uses; not a public API.
 #[doc(hidden)]

@@ -86,11 +86,12 @@ impl<S: GenServer> ServerRef<S> {
     }
 
     fn send_call<R>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call, watch_exit: bool) -> Call<R> {
-        if process::current_pid() == Some(self.pid()) {
+        let caller = process::current_pid();
+        if caller == Some(self.pid()) {
             return Call::failed(CallError::CallingSelf);
         }
         let (sender, receiver) = oneshot::channel();
-        let call = Envelope::Call(make(ReplyTo::new(sender)));
+        let call = Envelope::Call(make(ReplyTo::new(sender, caller)));
         match self.process.mailbox.send(call) {
             Ok(()) => Call::sent(receiver, self.process.clone(), watch_exit),
             Err(_) => Call::failed(CallError::NoProc),

@@ -111,7 +111,10 @@ impl<S: GenServer> Start<S> {
             Ok(Err(error)) => Err(error),
             // The task ended without a word: it was killed during init.
             Err(_) => Err(StartError::Init(
-                process.core.exit_reason().unwrap_or(crate::ExitReason::Killed),
+                process
+                    .core
+                    .exit_reason()
+                    .unwrap_or(crate::ExitReason::Killed),
             )),
         }
     }

@@ -57,10 +57,20 @@ pub(crate) async fn run<S: GenServer>(
         let envelope = if let Some(info) = ctx.continuation.take() {
             Envelope::Info(info)
         } else if let Some(after) = ctx.timeout.take() {
-            match tokio::time::timeout(after, inbox.recv()).await {
-                Ok(Some(envelope)) => envelope,
-                Ok(None) => break ExitReason::Normal,
-                Err(_) => Envelope::Sys(Sys::Timeout),
+            if after.is_zero() {
+                // OTP's `after 0`: a timeout now, unless a message is already here.
+                // (A zero timer would only fire at the timer's next tick.)
+                match inbox.try_recv() {
+                    Ok(envelope) => envelope,
+                    Err(mpsc::error::TryRecvError::Empty) => Envelope::Sys(Sys::Timeout),
+                    Err(mpsc::error::TryRecvError::Disconnected) => break ExitReason::Normal,
+                }
+            } else {
+                match tokio::time::timeout(after, inbox.recv()).await {
+                    Ok(Some(envelope)) => envelope,
+                    Ok(None) => break ExitReason::Normal,
+                    Err(_) => Envelope::Sys(Sys::Timeout),
+                }
             }
         } else {
             match inbox.recv().await {
@@ -81,15 +91,16 @@ pub(crate) async fn run<S: GenServer>(
         Err(panic) => ExitReason::Panic(panic),
     };
     if !reason.is_normal() {
-        tracing::error!(pid = %ctx.pid(), name = ctx_name(&process), %reason, "server ended abnormally");
+        match process.core.name() {
+            Some(name) => {
+                tracing::error!(pid = %ctx.pid(), name, %reason, "server ended abnormally")
+            }
+            None => tracing::error!(pid = %ctx.pid(), %reason, "server ended abnormally"),
+        }
     }
     // Queued calls fail now, with the reason recorded just below.
     drop(inbox);
     exit.reason = Some(reason);
-}
-
-fn ctx_name<S: GenServer>(process: &Process<S>) -> &str {
-    process.core.name().unwrap_or("")
 }
 
 async fn dispatch<S: GenServer>(state: &mut S, envelope: Envelope<S>, ctx: &mut Context<S>) {

@@ -64,7 +64,10 @@ impl GenServer for Bucket {
 async fn a_hand_written_server_runs_on_the_runtime() {
     // `Start` names the server type: it is not inferred from the handle.
     let bucket = Start::<Bucket>::new(None).name("by-hand").await.unwrap();
-    assert_eq!(ServerRef::<Bucket>::whereis("by-hand"), Some(bucket.clone()));
+    assert_eq!(
+        ServerRef::<Bucket>::whereis("by-hand"),
+        Some(bucket.clone())
+    );
     bucket.cast(BucketCast::Put("milk".into())).unwrap();
     let got = bucket.call(|reply_to| BucketCall::Get { reply_to }).await;
     assert_eq!(got, Ok(Some("milk".into())));
@@ -73,9 +76,20 @@ async fn a_hand_written_server_runs_on_the_runtime() {
         .call(|reply_to| BucketCall::Crash { reply_to })
         .timeout(Duration::from_secs(2))
         .await;
-    assert_eq!(crash, Err(CallError::Exited(ExitReason::Panic("asked to crash".into()))));
-    assert_eq!(bucket.cast(BucketCast::Put("x".into())), Err(CastError::NoProc));
+    assert_eq!(
+        crash,
+        Err(CallError::Exited(ExitReason::Panic(
+            "asked to crash".into()
+        )))
+    );
+    assert_eq!(
+        bucket.cast(BucketCast::Put("x".into())),
+        Err(CastError::NoProc)
+    );
 
     let refused = Start::<Bucket>::new(Some("refuse".into())).await;
-    assert_eq!(refused.unwrap_err(), StartError::Init(ExitReason::Error("refused".into())));
+    assert_eq!(
+        refused.unwrap_err(),
+        StartError::Init(ExitReason::Error("refused".into()))
+    );
 }

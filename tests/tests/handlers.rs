@@ -101,7 +101,10 @@ async fn every_handler_form_is_dispatched() {
     assert_eq!(forms.async_ref(5).await, Ok(15));
     assert_eq!(forms.sync_mut(1).await, Ok(11));
     assert_eq!(forms.async_mut_ctx(1).await, Ok((12, forms.pid())));
-    assert_eq!(forms.two_args("x".into(), vec![1, 2]).await, Ok("x2".into()));
+    assert_eq!(
+        forms.two_args("x".into(), vec![1, 2]).await,
+        Ok("x2".into())
+    );
     assert_eq!(forms.unit().await, Ok(()));
     forms.cast_sync(100).unwrap();
     forms.cast_async_ctx(1000).unwrap();
@@ -337,12 +340,23 @@ async fn terminate_runs_in_each_form_with_the_reason() {
     let out = Terminated::default();
     let server = ByValue::start(ByValue { out: out.clone() }).await.unwrap();
     let pid = server.pid();
-    assert_eq!(server.stop_with(ExitReason::Error("bye".into())).await, Ok(()));
-    assert_eq!(within(2, server.exited()).await, ExitReason::Error("bye".into()));
-    assert_eq!(out.lock().unwrap().clone(), Some(format!("{pid} error: bye")));
+    assert_eq!(
+        server.stop_with(ExitReason::Error("bye".into())).await,
+        Ok(())
+    );
+    assert_eq!(
+        within(2, server.exited()).await,
+        ExitReason::Error("bye".into())
+    );
+    assert_eq!(
+        out.lock().unwrap().clone(),
+        Some(format!("{pid} error: bye"))
+    );
 
     let out = Terminated::default();
-    let server = NoReason::start(NoReason { out: out.clone() }).await.unwrap();
+    let server = NoReason::start(NoReason { out: out.clone() })
+        .await
+        .unwrap();
     server.stop().await.unwrap();
     assert_eq!(out.lock().unwrap().clone(), Some("done".into()));
 }
@@ -350,7 +364,9 @@ async fn terminate_runs_in_each_form_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_skips_terminate() {
     let out = Terminated::default();
-    let server = NoReason::start(NoReason { out: out.clone() }).await.unwrap();
+    let server = NoReason::start(NoReason { out: out.clone() })
+        .await
+        .unwrap();
     server.kill();
     assert_eq!(within(2, server.exited()).await, ExitReason::Killed);
     assert_eq!(out.lock().unwrap().clone(), None);
@@ -446,7 +462,9 @@ async fn a_deferred_reply_can_come_from_another_task_out_of_order() {
     assert_eq!(within(2, fast).await, Ok(2));
     assert_eq!(within(2, slow).await, Ok(1));
     // The server was free meanwhile: the reply came from elsewhere.
-    let timed_out = server.later(3, Duration::from_secs(10)).timeout(Duration::from_millis(20));
+    let timed_out = server
+        .later(3, Duration::from_secs(10))
+        .timeout(Duration::from_millis(20));
     assert_eq!(timed_out.await, Err(CallError::Timeout));
 }
 
@@ -456,9 +474,14 @@ async fn handles_compare_hash_and_print_by_pid() {
     let b = Forms::start(0).await.unwrap();
     assert_eq!(a, a.clone());
     assert_ne!(a, b);
+    // Handles hash and compare by pid, which never changes, whatever the process holds.
+    #[allow(clippy::mutable_key_type)]
     let set: HashSet<_> = [a.clone(), a.clone(), b.clone()].into_iter().collect();
     assert_eq!(set.len(), 2);
-    assert_eq!(format!("{a:?}"), format!("FormsRef({}, \"forms-a\")", a.pid()));
+    assert_eq!(
+        format!("{a:?}"),
+        format!("FormsRef({}, \"forms-a\")", a.pid())
+    );
     assert_eq!(format!("{b:?}"), format!("FormsRef({})", b.pid()));
     assert_eq!(Forms::whereis("forms-a"), Some(a.clone()));
     assert_eq!(a.name(), Some("forms-a"));
@@ -467,4 +490,72 @@ async fn handles_compare_hash_and_print_by_pid() {
     // The generic handle converts both ways.
     let generic: gensrv::ServerRef<Forms> = a.clone().into();
     assert_eq!(FormsRef::from(generic), a);
+}
+
+/// Tells who called.
+struct Receptionist;
+
+#[gen_server]
+impl Receptionist {
+    #[call]
+    fn who(&self, reply: ReplyTo<Option<gensrv::Pid>>) {
+        let caller = reply.caller();
+        let _ = reply.send(caller);
+    }
+
+    /// Asks `other` who called it: the answer is this server.
+    #[call]
+    async fn ask(&self, other: ReceptionistRef) -> Option<gensrv::Pid> {
+        other.who().await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_knows_the_calling_server() {
+    let a = Receptionist::start(Receptionist).await.unwrap();
+    let b = Receptionist::start(Receptionist).await.unwrap();
+    assert_eq!(a.who().await, Ok(None), "a plain task is no server");
+    assert_eq!(a.ask(b.clone()).await, Ok(Some(a.pid())));
+}
+
+/// Counts the zero timeouts it gets before its first call.
+struct Eager {
+    timeouts_before_call: u32,
+}
+
+#[gen_server]
+impl Eager {
+    #[init]
+    fn init(ctx: &mut Context<Self>) -> Self {
+        ctx.set_timeout(Duration::ZERO);
+        Eager {
+            timeouts_before_call: 0,
+        }
+    }
+
+    #[info]
+    fn timeout(&mut self, _: Timeout) {
+        self.timeouts_before_call += 1;
+    }
+
+    #[call]
+    fn timeouts(&self) -> u32 {
+        self.timeouts_before_call
+    }
+}
+
+// OTP's `{ok, State, 0}`: the timeout comes as soon as init has returned with an
+// empty mailbox, not at the timer's next tick; run many times, since a call sent
+// right after `start` races with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_timeout_from_init_comes_before_a_call_sent_after_start() {
+    let mut fired = 0;
+    for _ in 0..200 {
+        let eager = Eager::start().await.unwrap();
+        fired += eager.timeouts().await.unwrap();
+        eager.stop().await.unwrap();
+    }
+    // A timer-based zero timeout fires in ~1% of these runs; the mailbox check in
+    // nearly all of them (a call can still win the race, as in OTP).
+    assert!(fired >= 150, "fired {fired} times in 200");
 }

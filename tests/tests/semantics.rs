@@ -100,7 +100,11 @@ async fn each_senders_order_holds_when_senders_interleave() {
     let handled = recorder.handled().await.unwrap();
     assert_eq!(handled.len(), 2000);
     for sender in 0..4u32 {
-        let mine: Vec<u32> = handled.iter().copied().filter(|n| n / 10_000 == sender).collect();
+        let mine: Vec<u32> = handled
+            .iter()
+            .copied()
+            .filter(|n| n / 10_000 == sender)
+            .collect();
         let sent: Vec<u32> = (0..500).map(|i| sender * 10_000 + i).collect();
         assert_eq!(mine, sent, "sender {sender} out of order");
     }
@@ -191,7 +195,9 @@ async fn a_call_queued_on_a_server_that_crashes_fails_at_once() {
     let result = within(2, server.value()).await;
     assert_eq!(
         result,
-        Err(CallError::Exited(ExitReason::Panic("fragile crashed".into())))
+        Err(CallError::Exited(ExitReason::Panic(
+            "fragile crashed".into()
+        )))
     );
     assert!(started.elapsed() < Duration::from_secs(1));
 }
@@ -203,7 +209,9 @@ async fn a_call_whose_handler_panics_fails_at_once_with_the_panic() {
     let result = within(2, server.crash_now()).await;
     assert_eq!(
         result,
-        Err(CallError::Exited(ExitReason::Panic("crashed in a call".into())))
+        Err(CallError::Exited(ExitReason::Panic(
+            "crashed in a call".into()
+        )))
     );
 }
 
@@ -215,8 +223,14 @@ async fn a_call_to_a_server_killed_while_handling_it_fails_at_once() {
     let queued = server.value().send();
     tokio::time::sleep(Duration::from_millis(20)).await;
     server.kill();
-    assert_eq!(within(2, hanging).await, Err(CallError::Exited(ExitReason::Killed)));
-    assert_eq!(within(2, queued).await, Err(CallError::Exited(ExitReason::Killed)));
+    assert_eq!(
+        within(2, hanging).await,
+        Err(CallError::Exited(ExitReason::Killed))
+    );
+    assert_eq!(
+        within(2, queued).await,
+        Err(CallError::Exited(ExitReason::Killed))
+    );
 }
 
 // Semantic 2: a deferred reply kept in the state when the server stops.
@@ -225,7 +239,10 @@ async fn a_deferred_call_fails_when_its_server_stops() {
     let server = Fragile::start(fragile(&seen())).await.unwrap();
     let held = server.hold().send();
     server.stop().reason(ExitReason::Shutdown).await.unwrap();
-    assert_eq!(within(2, held).await, Err(CallError::Exited(ExitReason::Shutdown)));
+    assert_eq!(
+        within(2, held).await,
+        Err(CallError::Exited(ExitReason::Shutdown))
+    );
 }
 
 // Semantic 2: a deferred reply held by another task when the server dies: the
@@ -237,7 +254,10 @@ async fn a_deferred_call_handed_off_fails_when_its_server_dies() {
     // The handler has run once a later call is answered.
     assert_eq!(server.value().await, Ok(7));
     server.kill();
-    assert_eq!(within(2, handed_off).await, Err(CallError::Exited(ExitReason::Killed)));
+    assert_eq!(
+        within(2, handed_off).await,
+        Err(CallError::Exited(ExitReason::Killed))
+    );
 }
 
 // Semantic 2 (and 8): calls and casts to a server that has ended.
@@ -259,9 +279,16 @@ async fn requests_queued_behind_a_stop_fail_with_the_exit_reason() {
     server.pause(Duration::from_millis(100)).unwrap();
     let first = server.stop_after_reply().send();
     let queued: Vec<_> = (0..10).map(|_| server.value().send()).collect();
-    assert_eq!(within(2, first).await, Ok(1), "the stopping call still gets its reply");
+    assert_eq!(
+        within(2, first).await,
+        Ok(1),
+        "the stopping call still gets its reply"
+    );
     for reply in queued {
-        assert_eq!(within(2, reply).await, Err(CallError::Exited(ExitReason::Normal)));
+        assert_eq!(
+            within(2, reply).await,
+            Err(CallError::Exited(ExitReason::Normal))
+        );
     }
 }
 
@@ -395,7 +422,11 @@ async fn a_panic_ends_only_its_server_runs_terminate_and_frees_the_name() {
             .name(name.as_str())
             .await
             .unwrap();
-        let bystander = Crashy::start(Crashy { seen: Seen::default() }).await.unwrap();
+        let bystander = Crashy::start(Crashy {
+            seen: Seen::default(),
+        })
+        .await
+        .unwrap();
         match kind {
             "call" => assert_eq!(
                 within(2, crashy.panic_in_call()).await,
@@ -406,7 +437,10 @@ async fn a_panic_ends_only_its_server_runs_terminate_and_frees_the_name() {
         }
         let reason = within(2, crashy.exited()).await;
         assert_eq!(reason, ExitReason::Panic(message.into()));
-        assert_eq!(*seen.lock().unwrap(), vec![format!("terminate: panic: {message}")]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![format!("terminate: panic: {message}")]
+        );
         assert_eq!(gensrv::whereis(&name), None);
         assert!(Crashy::whereis(&name).is_none());
         // The runtime and the other servers go on.
@@ -485,7 +519,10 @@ async fn starting_with_a_taken_name_fails_without_running_init() {
 async fn a_failed_init_frees_the_name_before_start_returns() {
     for (outcome, error) in [
         ("no db", StartError::Init(ExitReason::Error("no db".into()))),
-        ("panic", StartError::Init(ExitReason::Panic("init panicked".into()))),
+        (
+            "panic",
+            StartError::Init(ExitReason::Panic("init panicked".into())),
+        ),
         ("ignore", StartError::Ignored),
     ] {
         let name = format!("retry-{outcome}");

@@ -1,0 +1,14 @@
+use gensrv::{ReplyTo, gen_server};
+
+struct Counter(u32);
+
+#[gen_server]
+impl Counter {
+    #[call]
+    fn get(&self, reply: ReplyTo<u32>) -> u32 {
+        reply.send(self.0);
+        self.0
+    }
+}
+
+fn main() {}

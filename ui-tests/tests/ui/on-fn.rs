@@ -1,0 +1,8 @@
+use gensrv::gen_server;
+
+#[gen_server]
+fn counter() -> u32 {
+    0
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use gensrv::gen_server;
+
+#[gen_server]
+struct Counter(u32);
+
+fn main() {}
