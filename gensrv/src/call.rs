@@ -60,7 +60,7 @@ use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
 use crate::process::{self, AnyProcess};
-use crate::{CallError, Pid};
+use crate::{CallError, ExitReason};
 
 /// The default call timeout, as OTP's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,24 +75,22 @@ pub struct Call<R> {
     timeout: Duration,
 }
 
+/// The caller's end of a call: the reply, or the reason the server ended.
+type Reply<R> = Result<R, ExitReason>;
+
 struct Waiting<R> {
-    reply: oneshot::Receiver<R>,
-    server: Arc<dyn AnyProcess>,
-    watch_exit: bool,
+    reply: oneshot::Receiver<Reply<R>>,
+    /// The server, for a deferred call only: its reply may outlive it elsewhere.
+    server: Option<Arc<dyn AnyProcess>>,
 }
 
 impl<R> Call<R> {
     pub(crate) fn sent(
-        reply: oneshot::Receiver<R>,
-        server: Arc<dyn AnyProcess>,
-        watch_exit: bool,
+        reply: oneshot::Receiver<Reply<R>>,
+        server: Option<Arc<dyn AnyProcess>>,
     ) -> Self {
         Call {
-            outcome: Ok(Waiting {
-                reply,
-                server,
-                watch_exit,
-            }),
+            outcome: Ok(Waiting { reply, server }),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -137,14 +135,14 @@ impl<R> fmt::Debug for Call<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut call = f.debug_struct("Call");
         match &self.outcome {
-            Ok(waiting) => call.field("server", &waiting.server.core().pid()),
+            Ok(_) => call.field("sent", &true),
             Err(error) => call.field("error", error),
         };
         call.field("timeout", &self.timeout).finish()
     }
 }
 
-type ExitFuture = Pin<Box<dyn Future<Output = crate::ExitReason> + Send>>;
+type ExitFuture = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
 
 pin_project_lite::pin_project! {
     /// The reply to a call that has been sent; resolves to `Result<R, CallError>`.
@@ -161,8 +159,6 @@ pin_project_lite::pin_project! {
 
 enum State<R> {
     Waiting(Waiting<R>, Option<ExitFuture>),
-    /// The `ReplyTo` was dropped by a server that is ending; waiting for its reason.
-    Ending(ExitFuture),
     Failed(Option<CallError>),
 }
 
@@ -171,43 +167,27 @@ impl<R> Future for PendingReply<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        loop {
-            match this.state {
-                State::Failed(error) => {
-                    let error = error.take().expect("PendingReply polled after completion");
-                    return Poll::Ready(Err(error));
-                }
-                State::Ending(exit) => match exit.as_mut().poll(cx) {
-                    Poll::Ready(reason) => return Poll::Ready(Err(CallError::Exited(reason))),
-                    Poll::Pending => break,
-                },
-                State::Waiting(waiting, exit) => {
-                    match Pin::new(&mut waiting.reply).poll(cx) {
-                        Poll::Ready(Ok(reply)) => return Poll::Ready(Ok(reply)),
-                        // The ReplyTo is gone: either the server is ending (it marks
-                        // itself so before it drops anything, also while a handler
-                        // panics) and its reason is coming, or a handler dropped a
-                        // deferred reply unsent.
-                        Poll::Ready(Err(_)) => {
-                            if waiting.server.core().is_running() {
-                                return Poll::Ready(Err(CallError::NoReply));
-                            }
-                            *this.state = State::Ending(Box::pin(waiting.server.core().exited()));
-                            continue;
-                        }
-                        Poll::Pending => {}
-                    }
-                    // A deferred ReplyTo may be held outside the server, so its
-                    // closing cannot tell that the server died: watch the server.
-                    if waiting.watch_exit {
-                        let exit =
-                            exit.get_or_insert_with(|| Box::pin(waiting.server.core().exited()));
-                        if let Poll::Ready(reason) = exit.as_mut().poll(cx) {
-                            return Poll::Ready(Err(CallError::Exited(reason)));
-                        }
-                    }
-                    break;
-                }
+        let (waiting, exit) = match this.state {
+            State::Failed(error) => {
+                let error = error.take().expect("PendingReply polled after completion");
+                return Poll::Ready(Err(error));
+            }
+            State::Waiting(waiting, exit) => (waiting, exit),
+        };
+        match Pin::new(&mut waiting.reply).poll(cx) {
+            Poll::Ready(Ok(Ok(reply))) => return Poll::Ready(Ok(reply)),
+            // The server ended before replying; it failed the reply with its reason.
+            Poll::Ready(Ok(Err(reason))) => return Poll::Ready(Err(CallError::Exited(reason))),
+            // Dropped unsent by a server that goes on, or by any other task.
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(CallError::NoReply)),
+            Poll::Pending => {}
+        }
+        // A deferred reply may be held outside the server, so nothing fails it when
+        // the server dies: watch the server itself, as OTP's call monitors it.
+        if let Some(server) = &waiting.server {
+            let exit = exit.get_or_insert_with(|| Box::pin(process::exited(server.clone())));
+            if let Poll::Ready(reason) = exit.as_mut().poll(cx) {
+                return Poll::Ready(Err(CallError::Exited(reason)));
             }
         }
         if this.deadline.is_none() {
@@ -274,30 +254,25 @@ impl<R> fmt::Debug for PendingReply<R> {
 /// assert_eq!(second.await, Ok(1));
 /// # }
 /// ```
-pub struct ReplyTo<R> {
-    sender: Option<oneshot::Sender<R>>,
-    caller: Option<Pid>,
+pub struct ReplyTo<R: Send + 'static> {
+    sender: Option<oneshot::Sender<Reply<R>>>,
 }
 
-impl<R> ReplyTo<R> {
-    pub(crate) fn new(sender: oneshot::Sender<R>, caller: Option<Pid>) -> Self {
+impl<R: Send + 'static> ReplyTo<R> {
+    pub(crate) fn new(sender: oneshot::Sender<Reply<R>>) -> Self {
         ReplyTo {
             sender: Some(sender),
-            caller,
         }
-    }
-
-    /// The pid of the server that made the call, if a server's handler made it
-    /// (`None` for a call from a plain task): the `Pid` half of OTP's `From`.
-    pub fn caller(&self) -> Option<Pid> {
-        self.caller
     }
 
     /// Sends the reply. Gives it back if the caller no longer waits (its call timed
     /// out, or it dropped the call); that reply is never taken for another call's.
     pub fn send(mut self, reply: R) -> Result<(), R> {
         match self.sender.take() {
-            Some(sender) => sender.send(reply),
+            Some(sender) => sender.send(Ok(reply)).map_err(|unsent| match unsent {
+                Ok(reply) => reply,
+                Err(_) => unreachable!("only a reply is sent here"),
+            }),
             None => Err(reply),
         }
     }
@@ -308,18 +283,19 @@ impl<R> ReplyTo<R> {
     }
 }
 
-impl<R> Drop for ReplyTo<R> {
+impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
-        if self.sender.is_some() && std::thread::panicking() {
-            process::current_is_panicking();
+        if let Some(sender) = self.sender.take() {
+            process::orphan_reply(move |reason| {
+                let _ = sender.send(Err(reason.clone()));
+            });
         }
     }
 }
 
-impl<R> fmt::Debug for ReplyTo<R> {
+impl<R: Send + 'static> fmt::Debug for ReplyTo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyTo")
-            .field("caller", &self.caller)
             .field("closed", &self.is_closed())
             .finish()
     }

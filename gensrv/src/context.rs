@@ -44,19 +44,37 @@ use crate::{ExitReason, GenServer, Pid, ServerRef};
 /// ```
 pub struct Context<S: GenServer> {
     this: ServerRef<S>,
-    pub(crate) stop: Option<ExitReason>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) continuation: Option<S::Info>,
+    /// Whether a handler asked for anything below: the loop checks this one flag
+    /// per message, not each field.
+    pub(crate) changed: bool,
+    stop: Option<ExitReason>,
+    timeout: Option<Duration>,
+    continuation: Option<S::Info>,
 }
 
 impl<S: GenServer> Context<S> {
     pub(crate) fn new(this: ServerRef<S>) -> Self {
         Context {
             this,
+            changed: false,
             stop: None,
             timeout: None,
             continuation: None,
         }
+    }
+
+    pub(crate) fn take_stop(&mut self) -> Option<ExitReason> {
+        self.stop.take()
+    }
+
+    pub(crate) fn take_continuation(&mut self) -> Option<S::Info> {
+        self.continuation.take()
+    }
+
+    /// The idle timeout, once the rest is done: the loop's last request.
+    pub(crate) fn take_timeout(&mut self) -> Option<Duration> {
+        self.changed = false;
+        self.timeout.take()
     }
 
     /// This server's pid.
@@ -80,6 +98,7 @@ impl<S: GenServer> Context<S> {
     /// callers get [`CallError::Exited`](crate::CallError::Exited).
     pub fn stop(&mut self, reason: ExitReason) {
         self.stop = Some(reason);
+        self.changed = true;
     }
 
     /// Arms the idle timeout: if no message arrives within `after` of this handler
@@ -90,6 +109,7 @@ impl<S: GenServer> Context<S> {
     /// "as soon as the mailbox is empty".
     pub fn set_timeout(&mut self, after: Duration) {
         self.timeout = Some(after);
+        self.changed = true;
     }
 
     /// Handles `info` as soon as this handler returns, before anything already in
@@ -97,6 +117,7 @@ impl<S: GenServer> Context<S> {
     /// finish initialising after `start` has returned.
     pub fn continue_with(&mut self, info: impl Into<S::Info>) {
         self.continuation = Some(info.into());
+        self.changed = true;
     }
 }
 

@@ -4,17 +4,20 @@ use crate::{ExitReason, GenServer};
 
 /// One message in a server's mailbox. A single channel carries every kind, so that
 /// messages from one sender are handled in the order sent, whatever their kind.
+///
+/// Rare runtime messages are boxed, so that they do not make every message bigger
+/// than the server's own: a small cast stays a 16-byte move.
 pub(crate) enum Envelope<S: GenServer> {
     Call(S::Call),
     Cast(S::Cast),
     Info(S::Info),
-    Sys(Sys),
+    Sys(Box<Sys>),
+    /// The idle timeout elapsed (never queued: made by the loop itself).
+    Timeout,
 }
 
 /// Messages of the runtime, not of the server's own protocol.
 pub(crate) enum Sys {
     /// `ServerRef::stop`: handled in mailbox order, like OTP's `sys:terminate`.
     Stop(ExitReason),
-    /// The idle timeout elapsed (never queued: made by the loop itself).
-    Timeout,
 }

@@ -7,9 +7,9 @@
 use std::any::Any;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::mailbox::{Envelope, Sys};
@@ -24,9 +24,16 @@ pub(crate) struct ProcessCore {
     pid: Pid,
     name: Option<Box<str>>,
     status: AtomicU8,
-    exit: watch::Sender<Option<ExitReason>>,
+    exit_reason: OnceLock<ExitReason>,
+    exit_notify: Notify,
     abort: Mutex<AbortSlot>,
+    /// Replies dropped unsent while the process was ending, to be failed with the
+    /// exit reason once it is final.
+    orphans: Mutex<Vec<Orphan>>,
 }
+
+/// A dropped reply, waiting for the reason its server ended.
+pub(crate) type Orphan = Box<dyn FnOnce(&ExitReason) + Send>;
 
 impl ProcessCore {
     pub(crate) fn new(pid: Pid, name: Option<String>) -> Self {
@@ -34,8 +41,10 @@ impl ProcessCore {
             pid,
             name: name.map(String::into_boxed_str),
             status: AtomicU8::new(RUNNING),
-            exit: watch::Sender::new(None),
+            exit_reason: OnceLock::new(),
+            exit_notify: Notify::new(),
             abort: Mutex::new(AbortSlot::NotYet),
+            orphans: Mutex::new(Vec::new()),
         }
     }
 
@@ -87,30 +96,43 @@ impl ProcessCore {
         }
     }
 
-    /// Publishes the end of the process: frees its name and table entry, then wakes
-    /// everything waiting for its exit. Runs exactly once, from the server task's
-    /// exit guard (also when the task is aborted).
+    /// Publishes the end of the process: frees its name and table entry, fails the
+    /// replies it dropped, then wakes everything waiting for its exit. Runs exactly
+    /// once, from the server task's exit guard (also when the task is aborted).
     pub(crate) fn finish(&self, reason: ExitReason) {
         self.status.store(EXITED, Ordering::Release);
         registry::remove(self.pid, self.name());
-        self.exit.send_replace(Some(reason));
+        let orphans = {
+            // Under the lock `orphan_reply` takes: a reply dropped from now on fails
+            // at once instead of waiting here for nobody.
+            let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = self.exit_reason.set(reason.clone());
+            std::mem::take(&mut *orphans)
+        };
+        for orphan in orphans {
+            orphan(&reason);
+        }
+        self.exit_notify.notify_waiters();
     }
 
     /// The exit reason, once the process has ended.
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        self.exit.borrow().clone()
+        self.exit_reason.get().cloned()
     }
+}
 
-    /// Resolves with the exit reason once the process has ended.
-    pub(crate) fn exited(&self) -> impl Future<Output = ExitReason> + Send + 'static {
-        let mut rx = self.exit.subscribe();
-        async move {
-            match rx.wait_for(Option::is_some).await {
-                Ok(reason) => reason.clone().unwrap_or(ExitReason::NoProc),
-                // The sender lives as long as the process; gone means long gone.
-                Err(_) => ExitReason::NoProc,
-            }
+/// Resolves with the exit reason of `process` once it has ended.
+pub(crate) async fn exited(process: Arc<dyn AnyProcess>) -> ExitReason {
+    let core = process.core();
+    loop {
+        let notified = core.exit_notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so that an exit in between still wakes us.
+        notified.as_mut().enable();
+        if let Some(reason) = core.exit_reason.get() {
+            return reason.clone();
         }
+        notified.await;
     }
 }
 
@@ -140,7 +162,7 @@ impl<S: GenServer> AnyProcess for Process<S> {
     }
 
     fn send_sys(&self, sys: Sys) -> bool {
-        self.mailbox.send(Envelope::Sys(sys)).is_ok()
+        self.mailbox.send(Envelope::Sys(Box::new(sys))).is_ok()
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
@@ -166,10 +188,34 @@ pub(crate) fn current_pid() -> Option<Pid> {
     CURRENT.try_with(|p| p.core().pid()).ok()
 }
 
-/// Called when a panic unwinds through a server's handler (from the drop of a
-/// `ReplyTo` on the unwinding stack, and where the panic is caught): the server is
-/// going down, and callers whose replies are being dropped must learn it before
-/// the server gets to record its exit.
+/// Marks the current server as ending: a panic unwinds through its handler. Called
+/// where the panic is caught, before the handler's future (and any `ReplyTo` in it)
+/// is dropped.
 pub(crate) fn current_is_panicking() {
     let _ = CURRENT.try_with(|p| p.core().begin_exit());
+}
+
+/// Takes a reply dropped unsent. On the task of a server that is ending (or
+/// panicking, which will end it), the server fails it with its exit reason once
+/// that is final: the caller gets `Exited(reason)`. Anywhere else the reply was
+/// dropped on purpose, and `fail` is dropped: the caller gets `NoReply`.
+pub(crate) fn orphan_reply(fail: impl FnOnce(&ExitReason) + Send + 'static) {
+    let _ = CURRENT.try_with(|p| {
+        let core = p.core();
+        if std::thread::panicking() {
+            core.begin_exit();
+        }
+        if core.is_running() {
+            return;
+        }
+        let mut orphans = core.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+        match core.exit_reason.get() {
+            Some(reason) => {
+                let reason = reason.clone();
+                drop(orphans);
+                fail(&reason);
+            }
+            None => orphans.push(Box::new(fail)),
+        }
+    });
 }

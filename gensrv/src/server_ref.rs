@@ -74,26 +74,35 @@ impl<S: GenServer> ServerRef<S> {
     /// Generated handles do this for you (`registry.lookup(name)`). The request is
     /// in the mailbox when this returns; see [`Call`]. For a handler that keeps the
     /// `ReplyTo` to reply later, use [`call_deferred`](ServerRef::call_deferred).
-    pub fn call<R>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call) -> Call<R> {
+    pub fn call<R: Send + 'static>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call) -> Call<R> {
         self.send_call(make, false)
     }
 
     /// Like [`call`](ServerRef::call), for a handler that may keep the `ReplyTo`
     /// beyond its own end: the caller also watches the server, so that it learns of
     /// the server's death even while the `ReplyTo` lives on elsewhere.
-    pub fn call_deferred<R>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call) -> Call<R> {
+    pub fn call_deferred<R: Send + 'static>(
+        &self,
+        make: impl FnOnce(ReplyTo<R>) -> S::Call,
+    ) -> Call<R> {
         self.send_call(make, true)
     }
 
-    fn send_call<R>(&self, make: impl FnOnce(ReplyTo<R>) -> S::Call, watch_exit: bool) -> Call<R> {
-        let caller = process::current_pid();
-        if caller == Some(self.pid()) {
+    fn send_call<R: Send + 'static>(
+        &self,
+        make: impl FnOnce(ReplyTo<R>) -> S::Call,
+        watch_exit: bool,
+    ) -> Call<R> {
+        if process::current_pid() == Some(self.pid()) {
             return Call::failed(CallError::CallingSelf);
         }
         let (sender, receiver) = oneshot::channel();
-        let call = Envelope::Call(make(ReplyTo::new(sender, caller)));
+        let call = Envelope::Call(make(ReplyTo::new(sender)));
         match self.process.mailbox.send(call) {
-            Ok(()) => Call::sent(receiver, self.process.clone(), watch_exit),
+            Ok(()) => {
+                let server = watch_exit.then(|| self.process.clone() as Arc<dyn AnyProcess>);
+                Call::sent(receiver, server)
+            }
             Err(_) => Call::failed(CallError::NoProc),
         }
     }
@@ -137,7 +146,7 @@ impl<S: GenServer> ServerRef<S> {
 
     /// Resolves with the reason the server ended, once it has (at once if it has).
     pub fn exited(&self) -> impl Future<Output = ExitReason> + Send + 'static {
-        self.process.core.exited()
+        process::exited(self.process.clone())
     }
 }
 
@@ -216,7 +225,7 @@ impl Stop {
         if process::current_pid() == Some(core.pid()) {
             return Ok(());
         }
-        let exited = core.exited();
+        let exited = process::exited(self.process.clone());
         match self.timeout {
             None => {
                 exited.await;

@@ -40,7 +40,8 @@ pub(crate) async fn run<S: GenServer>(
                 Ok(Init::Ready(_)) => unreachable!(),
             };
             process.core.begin_exit();
-            inbox.close();
+            // Requests sent during init fail with the reason.
+            drop(inbox);
             // As OTP's init_it: free the name before the starter hears of the
             // failure, so that it can retry at once.
             exit.finish_now(reason);
@@ -51,33 +52,34 @@ pub(crate) async fn run<S: GenServer>(
     let _ = ack.send(Ok(()));
 
     let reason = loop {
-        if let Some(reason) = ctx.stop.take() {
+        let envelope = if !ctx.changed {
+            match inbox.recv().await {
+                Some(envelope) => envelope,
+                // Never: the context holds a sender.
+                None => break ExitReason::Normal,
+            }
+        } else if let Some(reason) = ctx.take_stop() {
             break reason;
-        }
-        let envelope = if let Some(info) = ctx.continuation.take() {
+        } else if let Some(info) = ctx.take_continuation() {
             Envelope::Info(info)
-        } else if let Some(after) = ctx.timeout.take() {
+        } else if let Some(after) = ctx.take_timeout() {
             if after.is_zero() {
                 // OTP's `after 0`: a timeout now, unless a message is already here.
                 // (A zero timer would only fire at the timer's next tick.)
                 match inbox.try_recv() {
                     Ok(envelope) => envelope,
-                    Err(mpsc::error::TryRecvError::Empty) => Envelope::Sys(Sys::Timeout),
+                    Err(mpsc::error::TryRecvError::Empty) => Envelope::Timeout,
                     Err(mpsc::error::TryRecvError::Disconnected) => break ExitReason::Normal,
                 }
             } else {
                 match tokio::time::timeout(after, inbox.recv()).await {
                     Ok(Some(envelope)) => envelope,
                     Ok(None) => break ExitReason::Normal,
-                    Err(_) => Envelope::Sys(Sys::Timeout),
+                    Err(_) => Envelope::Timeout,
                 }
             }
         } else {
-            match inbox.recv().await {
-                Some(envelope) => envelope,
-                // Never: the context holds a sender.
-                None => break ExitReason::Normal,
-            }
+            continue;
         };
         if let Err(panic) = catch_panic(dispatch(&mut state, envelope, &mut ctx)).await {
             break ExitReason::Panic(panic);
@@ -108,8 +110,10 @@ async fn dispatch<S: GenServer>(state: &mut S, envelope: Envelope<S>, ctx: &mut 
         Envelope::Call(call) => state.handle_call(call, ctx).await,
         Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
         Envelope::Info(info) => state.handle_info(info, ctx).await,
-        Envelope::Sys(Sys::Stop(reason)) => ctx.stop(reason),
-        Envelope::Sys(Sys::Timeout) => state.handle_timeout(ctx).await,
+        Envelope::Timeout => state.handle_timeout(ctx).await,
+        Envelope::Sys(sys) => match *sys {
+            Sys::Stop(reason) => ctx.stop(reason),
+        },
     }
 }
 

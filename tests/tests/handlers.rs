@@ -492,32 +492,6 @@ async fn handles_compare_hash_and_print_by_pid() {
     assert_eq!(FormsRef::from(generic), a);
 }
 
-/// Tells who called.
-struct Receptionist;
-
-#[gen_server]
-impl Receptionist {
-    #[call]
-    fn who(&self, reply: ReplyTo<Option<gensrv::Pid>>) {
-        let caller = reply.caller();
-        let _ = reply.send(caller);
-    }
-
-    /// Asks `other` who called it: the answer is this server.
-    #[call]
-    async fn ask(&self, other: ReceptionistRef) -> Option<gensrv::Pid> {
-        other.who().await.unwrap()
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_to_knows_the_calling_server() {
-    let a = Receptionist::start(Receptionist).await.unwrap();
-    let b = Receptionist::start(Receptionist).await.unwrap();
-    assert_eq!(a.who().await, Ok(None), "a plain task is no server");
-    assert_eq!(a.ask(b.clone()).await, Ok(Some(a.pid())));
-}
-
 /// Counts the zero timeouts it gets before its first call.
 struct Eager {
     timeouts_before_call: u32,
