@@ -51,39 +51,11 @@ pub(crate) async fn run<S: GenServer>(
     };
     let _ = ack.send(Ok(()));
 
-    let reason = loop {
-        let envelope = if !ctx.changed {
-            match inbox.recv().await {
-                Some(envelope) => envelope,
-                // Never: the context holds a sender.
-                None => break ExitReason::Normal,
-            }
-        } else if let Some(reason) = ctx.take_stop() {
-            break reason;
-        } else if let Some(info) = ctx.take_continuation() {
-            Envelope::Info(info)
-        } else if let Some(after) = ctx.take_timeout() {
-            if after.is_zero() {
-                // OTP's `after 0`: a timeout now, unless a message is already here.
-                // (A zero timer would only fire at the timer's next tick.)
-                match inbox.try_recv() {
-                    Ok(envelope) => envelope,
-                    Err(mpsc::error::TryRecvError::Empty) => Envelope::Timeout,
-                    Err(mpsc::error::TryRecvError::Disconnected) => break ExitReason::Normal,
-                }
-            } else {
-                match tokio::time::timeout(after, inbox.recv()).await {
-                    Ok(Some(envelope)) => envelope,
-                    Ok(None) => break ExitReason::Normal,
-                    Err(_) => Envelope::Timeout,
-                }
-            }
-        } else {
-            continue;
-        };
-        if let Err(panic) = catch_panic(dispatch(&mut state, envelope, &mut ctx)).await {
-            break ExitReason::Panic(panic);
-        }
+    // One panic catch around the whole loop, not one per message: the loop only
+    // borrows the state, which is still here for terminate after a panic.
+    let reason = match catch_panic(serve(&mut state, &mut ctx, &mut inbox)).await {
+        Ok(reason) => reason,
+        Err(panic) => ExitReason::Panic(panic),
     };
 
     process.core.begin_exit();
@@ -105,15 +77,53 @@ pub(crate) async fn run<S: GenServer>(
     exit.reason = Some(reason);
 }
 
-async fn dispatch<S: GenServer>(state: &mut S, envelope: Envelope<S>, ctx: &mut Context<S>) {
-    match envelope {
-        Envelope::Call(call) => state.handle_call(call, ctx).await,
-        Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
-        Envelope::Info(info) => state.handle_info(info, ctx).await,
-        Envelope::Timeout => state.handle_timeout(ctx).await,
-        Envelope::Sys(sys) => match *sys {
-            Sys::Stop(reason) => ctx.stop(reason),
-        },
+/// The receive loop, until the server stops; gives the reason.
+async fn serve<S: GenServer>(
+    state: &mut S,
+    ctx: &mut Context<S>,
+    inbox: &mut mpsc::UnboundedReceiver<Envelope<S>>,
+) -> ExitReason {
+    loop {
+        let envelope = if !ctx.changed {
+            match inbox.recv().await {
+                Some(envelope) => envelope,
+                // Never: the context holds a sender.
+                None => return ExitReason::Normal,
+            }
+        } else if let Some(reason) = ctx.take_stop() {
+            return reason;
+        } else if let Some(info) = ctx.take_continuation() {
+            Envelope::Info(info)
+        } else if let Some(after) = ctx.take_timeout() {
+            if after.is_zero() {
+                // OTP's `after 0`: a timeout now, unless a message is already here.
+                // (A zero timer would only fire at the timer's next tick.)
+                match inbox.try_recv() {
+                    Ok(envelope) => envelope,
+                    Err(mpsc::error::TryRecvError::Empty) => Envelope::Timeout,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return ExitReason::Normal,
+                }
+            } else {
+                match tokio::time::timeout(after, inbox.recv()).await {
+                    Ok(Some(envelope)) => envelope,
+                    Ok(None) => return ExitReason::Normal,
+                    Err(_) => Envelope::Timeout,
+                }
+            }
+        } else {
+            continue;
+        };
+        // Dispatched here rather than in a function of its own: one async layer
+        // (and one copy of every message) less.
+        match envelope {
+            Envelope::Call(call) => state.handle_call(call, ctx).await,
+            Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
+            Envelope::Info(info) => state.handle_info(info, ctx).await,
+            Envelope::Timeout => state.handle_timeout(ctx).await,
+            Envelope::Sys(sys) => match *sys {
+                Sys::Stop(reason) => ctx.stop(reason),
+            },
+        }
     }
 }
 
