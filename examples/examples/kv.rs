@@ -13,9 +13,8 @@
 //! The file grows with the guide: monitors go into `registry`, a supervision tree
 //! and a TCP server become sections of their own next to `bucket` and `registry`.
 
-use std::fmt::{Debug, Display};
-
 use gensrv::CallError;
+use gensrv_examples::{init_logging, print_result};
 
 use bucket::BucketRef;
 use registry::Registry;
@@ -274,22 +273,4 @@ fn expect_bucket(lookup: Result<Option<BucketRef>, CallError>) -> Option<BucketR
             None
         }
     }
-}
-
-/// Prints an outcome as the shell would, and an error's meaning next to it.
-fn print_result<T: Debug, E: Debug + Display>(result: &Result<T, E>) {
-    match result {
-        Ok(value) => println!("Ok({value:?})"),
-        Err(error) => println!("Err({error:?})   ({error})"),
-    }
-}
-
-/// Shows the runtime's own log lines.
-fn init_logging() {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .without_time()
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
 }

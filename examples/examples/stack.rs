@@ -9,10 +9,10 @@
 //! cargo run --example stack
 //! ```
 
-use std::fmt::{Debug, Display};
 use std::time::{Duration, Instant};
 
 use gensrv::{CallError, Context, ExitReason, gen_server};
+use gensrv_examples::{init_logging, print_result};
 
 /// A stack of numbers, newest on top (the lesson's `[42, 1]`).
 pub struct Stack {
@@ -89,15 +89,9 @@ async fn main() {
     init_logging();
 
     println!("== add, remove, check, show");
-    println!("> Stack::start()");
-    let stack = match Stack::start().await {
-        Ok(stack) => stack,
-        Err(error) => {
-            println!("could not start the stack: {error}");
-            return;
-        }
+    let Some(stack) = start_stack().await else {
+        return;
     };
-    println!("{stack:?}");
 
     // Casts return at once; the calls after them are handled after them, as
     // one client's messages are handled in the order they were sent.
@@ -154,15 +148,9 @@ async fn main() {
 
     println!();
     println!("== a crash during a call");
-    println!("> Stack::start()");
-    let stack = match Stack::start().await {
-        Ok(stack) => stack,
-        Err(error) => {
-            println!("could not start the stack: {error}");
-            return;
-        }
+    let Some(stack) = start_stack().await else {
+        return;
     };
-    println!("{stack:?}");
     println!("> stack.add(7)");
     print_result(&stack.add(7));
     for _ in 0..2 {
@@ -189,25 +177,22 @@ async fn main() {
     print_result(&stack.check(7).await);
 }
 
-/// Prints an outcome as the shell would, and an error's meaning next to it.
-fn print_result<T: Debug, E: Debug + Display>(result: &Result<T, E>) {
-    match result {
-        Ok(value) => println!("Ok({value:?})"),
-        Err(error) => println!("Err({error:?})   ({error})"),
+/// Starts a stack server, printing what happens.
+async fn start_stack() -> Option<StackRef> {
+    println!("> Stack::start()");
+    match Stack::start().await {
+        Ok(stack) => {
+            println!("{stack:?}");
+            Some(stack)
+        }
+        Err(error) => {
+            println!("could not start the stack: {error}");
+            None
+        }
     }
 }
 
 /// Timings vary a little from run to run; the narrative should not.
 fn round_to_100ms(elapsed: Duration) -> u128 {
     (elapsed.as_millis() + 50) / 100 * 100
-}
-
-/// Shows the runtime's own log lines (a crashed server is logged as an error).
-fn init_logging() {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .without_time()
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
 }

@@ -9,10 +9,10 @@
 //! cargo run --example worker
 //! ```
 
-use std::fmt::{Debug, Display};
 use std::time::Duration;
 
 use gensrv::{Context, ExitReason, Timeout, gen_server};
+use gensrv_examples::{init_logging, print_result};
 
 /// The name the worker is registered under (`{local, worker}`).
 const NAME: &str = "worker";
@@ -148,22 +148,4 @@ async fn main() {
     print_result(&worker.query("0x02a".to_string()).await);
     println!("> worker.exited().await");
     println!("{:?}", worker.exited().await);
-}
-
-/// Prints an outcome as the shell would, and an error's meaning next to it.
-fn print_result<T: Debug, E: Debug + Display>(result: &Result<T, E>) {
-    match result {
-        Ok(value) => println!("Ok({value:?})"),
-        Err(error) => println!("Err({error:?})   ({error})"),
-    }
-}
-
-/// Shows the runtime's own log lines.
-fn init_logging() {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .without_time()
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
 }

@@ -1,1 +1,22 @@
-//! Runnable gensrv programs: `cargo run --example kv` (and `stack`, `worker`).
+//! Runnable gensrv programs: `cargo run --example kv` (and `stack`, `worker`), and
+//! the two helpers their transcripts share.
+
+use std::fmt::{Debug, Display};
+
+/// Prints an outcome as Erlang's shell would, with an error's meaning next to it.
+pub fn print_result<T: Debug, E: Debug + Display>(result: &Result<T, E>) {
+    match result {
+        Ok(value) => println!("Ok({value:?})"),
+        Err(error) => println!("Err({error:?})   ({error})"),
+    }
+}
+
+/// Shows the runtime's own log lines (a crashed server's report, for one).
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .without_time()
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}

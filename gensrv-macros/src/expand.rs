@@ -166,36 +166,32 @@ impl Gen<'_> {
         }
     }
 
-    /// The type parameters of the impl block, without bounds (`K, V`).
-    fn params(&self) -> Vec<TokenStream> {
+    /// The parameters of the impl block, without bounds (`K, V, N`), as generic
+    /// arguments; or, with `as_types`, as types (a const `N` as `[(); N]`), for a
+    /// `PhantomData` that uses each of them.
+    fn params_as(&self, as_types: bool) -> Vec<TokenStream> {
         self.item
             .generics
             .params
             .iter()
             .filter_map(|param| match param {
                 GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+                GenericParam::Const(c) if as_types => {
+                    let ident = &c.ident;
+                    Some(quote!([(); #ident]))
+                }
                 GenericParam::Const(c) => Some(c.ident.to_token_stream()),
                 GenericParam::Lifetime(_) => None,
             })
             .collect()
     }
 
-    /// The impl's parameters as types, for a `PhantomData` that uses each of them
-    /// (a const `N` as `[(); N]`).
+    fn params(&self) -> Vec<TokenStream> {
+        self.params_as(false)
+    }
+
     fn phantom_types(&self) -> Vec<TokenStream> {
-        self.item
-            .generics
-            .params
-            .iter()
-            .filter_map(|param| match param {
-                GenericParam::Type(t) => Some(t.ident.to_token_stream()),
-                GenericParam::Const(c) => {
-                    let ident = &c.ident;
-                    Some(quote!([(); #ident]))
-                }
-                GenericParam::Lifetime(_) => None,
-            })
-            .collect()
+        self.params_as(true)
     }
 
     /// `FooRef<K, V, Foo<K, V>>`: the handle type as the server's impls name it.
@@ -707,8 +703,11 @@ impl Gen<'_> {
             .flat_map(|w| w.predicates.iter())
             .map(ToTokens::to_token_stream)
             .collect();
+        let mut seen = std::collections::HashSet::new();
         let mut send = |ty: &Type, span: proc_macro2::Span| {
-            predicates.push(quote_spanned!(span=> #ty: ::core::marker::Send + 'static));
+            if !plainly_send(ty) && seen.insert(ty.to_token_stream().to_string()) {
+                predicates.push(quote_spanned!(span=> #ty: ::core::marker::Send + 'static));
+            }
         };
         let state = self.self_ty();
         send(state, state.span());
@@ -773,6 +772,64 @@ fn docs_or(handler: &Handler<'_>, default: impl FnOnce() -> String) -> Vec<Token
         vec![quote!(#[doc = #line])]
     } else {
         docs
+    }
+}
+
+/// Whether `ty` is, by its name, a std type that is `Send + 'static` whenever its
+/// parameters are: its check would only clutter the generated items' docs. (A user
+/// type shadowing such a name only makes its error, if any, land less precisely.)
+fn plainly_send(ty: &Type) -> bool {
+    const LEAVES: &[&str] = &[
+        "bool",
+        "char",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "u128",
+        "usize",
+        "i8",
+        "i16",
+        "i32",
+        "i64",
+        "i128",
+        "isize",
+        "f32",
+        "f64",
+        "String",
+        "Duration",
+        "Instant",
+        "SystemTime",
+        "Pid",
+        "ExitReason",
+    ];
+    const CONTAINERS: &[&str] = &[
+        "Vec", "VecDeque", "Option", "Box", "Result", "HashMap", "BTreeMap", "HashSet", "BTreeSet",
+        "ReplyTo",
+    ];
+    match ty {
+        Type::Tuple(tuple) => tuple.elems.iter().all(plainly_send),
+        Type::Array(array) => plainly_send(&array.elem),
+        Type::Paren(paren) => plainly_send(&paren.elem),
+        Type::Group(group) => plainly_send(&group.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else {
+                return false;
+            };
+            let name = last.ident.to_string();
+            match &last.arguments {
+                syn::PathArguments::None => LEAVES.contains(&name.as_str()),
+                syn::PathArguments::AngleBracketed(args) => {
+                    CONTAINERS.contains(&name.as_str())
+                        && args.args.iter().all(|arg| match arg {
+                            syn::GenericArgument::Type(ty) => plainly_send(ty),
+                            _ => false,
+                        })
+                }
+                syn::PathArguments::Parenthesized(_) => false,
+            }
+        }
+        _ => false,
     }
 }
 

@@ -248,14 +248,17 @@ macro_rules! timed {
     }};
 }
 
+/// A gensrv counter and a baseline counter, started.
+async fn start_both() -> (CounterRef, baseline::Counter) {
+    let counter = Counter::start(Counter::default())
+        .await
+        .expect("gensrv start");
+    (counter, baseline::Counter::start(0).await)
+}
+
 fn call(c: &mut Criterion) {
     for setup in Setup::all().map(|make| make()) {
-        let (counter, base) = setup.rt.block_on(async {
-            let counter = Counter::start(Counter::default())
-                .await
-                .expect("gensrv start");
-            (counter, baseline::Counter::start(0).await)
-        });
+        let (counter, base) = setup.rt.block_on(start_both());
 
         let mut group = c.benchmark_group(format!("call/{}", setup.name));
         group.bench_function("gensrv", |b| {
@@ -284,12 +287,7 @@ fn call(c: &mut Criterion) {
 
 fn cast(c: &mut Criterion) {
     for setup in Setup::all().map(|make| make()) {
-        let (counter, base) = setup.rt.block_on(async {
-            let counter = Counter::start(Counter::default())
-                .await
-                .expect("gensrv start");
-            (counter, baseline::Counter::start(0).await)
-        });
+        let (counter, base) = setup.rt.block_on(start_both());
 
         let mut group = c.benchmark_group(format!("cast/{}", setup.name));
         group.bench_function("gensrv", |b| {
