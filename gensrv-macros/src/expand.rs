@@ -20,8 +20,13 @@ pub(crate) const GENERATED_FNS: &[&str] = &["start", "whereis", "child_spec"];
 /// names its own.
 pub(crate) const REPLY_FIELD: &str = "reply_to";
 
-/// The runtime's info messages, with the `GenServer` method that receives each.
-const RUNTIME_INFO: &[(&str, &str)] = &[("Timeout", "handle_timeout")];
+/// The runtime's info messages, with the `GenServer` method that receives each,
+/// and whether that method takes the message (`Timeout` carries nothing).
+const RUNTIME_INFO: &[(&str, &str, bool)] = &[
+    ("Timeout", "handle_timeout", false),
+    ("Down", "handle_down", true),
+    ("Exit", "handle_exit", true),
+];
 
 pub(crate) fn variant_name(method: &Ident) -> Ident {
     let mut name = String::new();
@@ -294,6 +299,17 @@ impl Gen<'_> {
             impl #any ::core::hash::Hash for #any_ty #where_send {
                 fn hash<H: ::core::hash::Hasher>(&self, state: &mut H) {
                     ::core::hash::Hash::hash(&self.inner, state)
+                }
+            }
+
+            #[automatically_derived]
+            impl #any ::gensrv::AsProcess for #any_ty #where_send {
+                fn as_pid(&self) -> ::gensrv::Pid {
+                    ::gensrv::ServerRef::pid(&self.inner)
+                }
+
+                fn __process(&self) -> ::core::option::Option<::gensrv::pid::ProcessHandle> {
+                    ::gensrv::AsProcess::__process(&self.inner)
                 }
             }
 
@@ -618,7 +634,7 @@ impl Gen<'_> {
     /// that take them. A handler is a candidate when its type's last path segment
     /// is the runtime type's name; a downcast confirms it is that type.
     fn runtime_info(&self) -> TokenStream {
-        let methods = RUNTIME_INFO.iter().filter_map(|(type_name, method)| {
+        let methods = RUNTIME_INFO.iter().filter_map(|(type_name, method, takes_message)| {
             let candidates: Vec<&Handler<'_>> = self
                 .server
                 .handlers(Kind::Info)
@@ -650,10 +666,15 @@ impl Gen<'_> {
                     };
                 }
             });
+            let (param, make) = if *takes_message {
+                (quote!(message: ::gensrv::#runtime_ty,), quote!())
+            } else {
+                (quote!(), quote!(let message = ::gensrv::#runtime_ty;))
+            };
             Some(quote! {
                 #[allow(unused_variables, unreachable_code)]
-                async fn #method(&mut self, ctx: &mut ::gensrv::Context<Self>) {
-                    let message = ::gensrv::#runtime_ty;
+                async fn #method(&mut self, #param ctx: &mut ::gensrv::Context<Self>) {
+                    #make
                     #(#tries)*
                     ::gensrv::__private::unhandled(ctx.pid(), &message);
                 }

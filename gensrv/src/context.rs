@@ -1,9 +1,16 @@
 //! [`Context`]: what a handler can ask of its own server.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ExitReason, GenServer, Pid, ServerRef};
+use tokio::task::AbortHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::mailbox::{Envelope, Sys};
+use crate::process::AnyProcess;
+use crate::{AsProcess, Down, ExitReason, GenServer, MonitorRef, Pid, ServerRef, TimerRef};
 
 /// A server's view of itself, passed to any handler that takes
 /// `ctx: &mut Context<Self>` as its last argument.
@@ -50,6 +57,14 @@ pub struct Context<S: GenServer> {
     stop: Option<ExitReason>,
     timeout: Option<Duration>,
     continuation: Option<S::Info>,
+    trap_exit: bool,
+    timers: HashMap<TimerRef, Timer>,
+}
+
+/// A running timer: its task, and whether it repeats.
+struct Timer {
+    task: AbortHandle,
+    repeats: bool,
 }
 
 impl<S: GenServer> Context<S> {
@@ -60,6 +75,28 @@ impl<S: GenServer> Context<S> {
             stop: None,
             timeout: None,
             continuation: None,
+            trap_exit: false,
+            timers: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn process(&self) -> Arc<dyn AnyProcess> {
+        self.this.process().clone()
+    }
+
+    pub(crate) fn traps_exits(&self) -> bool {
+        self.trap_exit
+    }
+
+    /// Whether a message of `timer` is still wanted; forgets a one-shot timer.
+    pub(crate) fn take_timer_message(&mut self, timer: TimerRef) -> bool {
+        match self.timers.get(&timer) {
+            Some(t) if t.repeats => true,
+            Some(_) => {
+                self.timers.remove(&timer);
+                true
+            }
+            None => false,
         }
     }
 
@@ -121,12 +158,175 @@ impl<S: GenServer> Context<S> {
     }
 }
 
+/// Monitors, links and exit signals.
+impl<S: GenServer> Context<S> {
+    /// Monitors `target` (OTP's `erlang:monitor/2`): when it ends, this server gets
+    /// a [`Down`] info message with this reference, exactly once. If `target` has
+    /// already ended, the `Down` comes at once, with reason `NoProc`. Each call sets
+    /// a new monitor, and each monitor fires.
+    pub fn monitor<P: AsProcess + ?Sized>(&mut self, target: &P) -> MonitorRef {
+        let monitor = MonitorRef::next();
+        let pid = target.as_pid();
+        let me = self.process();
+        let target = target.__process().map(|handle| handle.0);
+        let watched = target.filter(|t| t.core().add_watcher(monitor, me.clone()));
+        let ended = watched.is_none();
+        me.core().hold_monitor(monitor, pid, watched);
+        if ended {
+            me.send_sys(Sys::Down(Down {
+                monitor,
+                pid,
+                reason: ExitReason::NoProc,
+            }));
+        }
+        monitor
+    }
+
+    /// Removes a monitor (OTP's `demonitor/2` with `flush`): no [`Down`] for it is
+    /// handled afterwards, even one already in the mailbox. Returns whether the
+    /// monitor was still active.
+    pub fn demonitor(&mut self, monitor: MonitorRef) -> bool {
+        match self.this.process().core.release_monitor(monitor) {
+            Some(target) => {
+                if let Some(target) = target {
+                    target.core().remove_watcher(monitor);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Links this server and `target` (OTP's `link/1`): when either ends, the other
+    /// gets an exit signal. An abnormal end ends the other with the same reason
+    /// (its terminate runs), unless it [traps exits](Context::trap_exit); a
+    /// `Normal` end does not propagate. Linking to a process that has ended sends
+    /// this server an exit signal with reason `NoProc`, as in OTP. Linking twice is
+    /// one link.
+    pub fn link<P: AsProcess + ?Sized>(&mut self, target: &P) {
+        let me = self.process();
+        let pid = target.as_pid();
+        let linked = match target.__process() {
+            Some(target) => target.0.core().add_link(me.clone()) && me.core().add_link(target.0),
+            None => false,
+        };
+        if !linked {
+            me.core().add_ended_link(pid);
+            me.send_sys(Sys::Exit {
+                from: pid,
+                reason: ExitReason::NoProc,
+            });
+        }
+    }
+
+    /// Removes the link with `target`, on both sides (OTP's `unlink/1`): from then
+    /// on it has no effect on this server, even if its exit signal is already in
+    /// the mailbox.
+    pub fn unlink<P: AsProcess + ?Sized>(&mut self, target: &P) {
+        let me = self.process();
+        let pid = target.as_pid();
+        me.core().remove_link(pid);
+        if let Some(target) = target.__process() {
+            target.0.core().remove_link(me.core().pid());
+        }
+    }
+
+    /// Whether exit signals from linked processes become [`Exit`](crate::Exit) info
+    /// messages (`true`) instead of ending this server (`false`, the default): OTP's
+    /// `process_flag(trap_exit, ..)`. Either way a `Normal` exit of a linked
+    /// process does not end this one, and [`ServerRef::kill`] cannot be trapped.
+    ///
+    /// As in OTP's gen_server, a server that traps exits still ends when the
+    /// process that started it linked (with [`Start::link`](crate::Start::link))
+    /// ends, with the same reason.
+    pub fn trap_exit(&mut self, trap: bool) {
+        self.trap_exit = trap;
+    }
+}
+
+/// Timers.
+impl<S: GenServer> Context<S> {
+    /// Sends `message` to this server after `after` (OTP's `erlang:send_after/3`),
+    /// as an info message. Returns the timer, to cancel it.
+    pub fn send_after(&mut self, after: Duration, message: impl Into<S::Info>) -> TimerRef {
+        let timer = TimerRef::next();
+        let mailbox = self.this.process().mailbox.clone();
+        let info = message.into();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = mailbox.send(Envelope::Timer(Box::new((timer, info))));
+        });
+        self.timers.insert(
+            timer,
+            Timer {
+                task: task.abort_handle(),
+                repeats: false,
+            },
+        );
+        timer
+    }
+
+    /// Sends `message` to this server every `every`, the first time after `every`
+    /// (OTP's `timer:send_interval/2`). The ticks keep to their schedule: a late
+    /// tick does not delay the next ones, so no drift accumulates. Returns the
+    /// timer, to cancel it.
+    pub fn send_interval<M>(&mut self, every: Duration, message: M) -> TimerRef
+    where
+        M: Into<S::Info> + Clone + Send + 'static,
+    {
+        let timer = TimerRef::next();
+        let mailbox = self.this.process().mailbox.clone();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            loop {
+                ticks.tick().await;
+                let tick = Envelope::Timer(Box::new((timer, message.clone().into())));
+                if mailbox.send(tick).is_err() {
+                    return;
+                }
+            }
+        });
+        self.timers.insert(
+            timer,
+            Timer {
+                task: task.abort_handle(),
+                repeats: true,
+            },
+        );
+        timer
+    }
+
+    /// Cancels a timer: no message of it is handled after this returns, even one
+    /// already in the mailbox. Returns whether the timer was still active.
+    pub fn cancel_timer(&mut self, timer: TimerRef) -> bool {
+        match self.timers.remove(&timer) {
+            Some(timer) => {
+                timer.task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Timers die with their server.
+impl<S: GenServer> Drop for Context<S> {
+    fn drop(&mut self) {
+        for (_, timer) in self.timers.drain() {
+            timer.task.abort();
+        }
+    }
+}
+
 impl<S: GenServer> fmt::Debug for Context<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("pid", &self.pid())
             .field("stop", &self.stop)
             .field("timeout", &self.timeout)
+            .field("trap_exit", &self.trap_exit)
+            .field("timers", &self.timers.len())
             .finish_non_exhaustive()
     }
 }

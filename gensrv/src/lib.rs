@@ -83,6 +83,7 @@ pub mod call;
 pub mod context;
 pub mod error;
 pub mod exit;
+pub mod info;
 pub mod pid;
 pub mod registry;
 pub mod server;
@@ -103,15 +104,17 @@ pub use crate::error::{CallError, CastError, StartError, StopError};
 #[doc(inline)]
 pub use crate::exit::ExitReason;
 #[doc(inline)]
-pub use crate::pid::Pid;
+pub use crate::info::{ProcessInfo, process_info, processes};
 #[doc(inline)]
-pub use crate::registry::whereis;
+pub use crate::pid::{AsProcess, Pid};
+#[doc(inline)]
+pub use crate::registry::{registered, whereis};
 #[doc(inline)]
 pub use crate::server::{GenServer, Init};
 #[doc(inline)]
 pub use crate::server_ref::{ServerRef, Stop};
 #[doc(inline)]
-pub use crate::signal::Timeout;
+pub use crate::signal::{Down, Exit, MonitorRef, Timeout, TimerRef};
 #[doc(inline)]
 pub use crate::start::Start;
 

@@ -1,6 +1,6 @@
 //! What travels through a server's mailbox.
 
-use crate::{ExitReason, GenServer};
+use crate::{Down, ExitReason, GenServer, Pid, TimerRef};
 
 /// One message in a server's mailbox. A single channel carries every kind, so that
 /// messages from one sender are handled in the order sent, whatever their kind.
@@ -12,6 +12,8 @@ pub(crate) enum Envelope<S: GenServer> {
     Cast(S::Cast),
     Info(S::Info),
     Sys(Box<Sys>),
+    /// A timer's message; dropped if the timer was cancelled meanwhile.
+    Timer(Box<(TimerRef, S::Info)>),
     /// The idle timeout elapsed (never queued: made by the loop itself).
     Timeout,
 }
@@ -20,4 +22,8 @@ pub(crate) enum Envelope<S: GenServer> {
 pub(crate) enum Sys {
     /// `ServerRef::stop`: handled in mailbox order, like OTP's `sys:terminate`.
     Stop(ExitReason),
+    /// A monitored process ended; dropped if the monitor was removed meanwhile.
+    Down(Down),
+    /// A linked process ended; no effect if the link was removed meanwhile.
+    Exit { from: Pid, reason: ExitReason },
 }

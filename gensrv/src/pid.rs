@@ -52,3 +52,46 @@ impl fmt::Debug for Pid {
         fmt::Display::fmt(self, f)
     }
 }
+
+/// Anything that names a process: a [`Pid`], a [`ServerRef`](crate::ServerRef), or a
+/// generated handle (`FooRef`). What [`Context::monitor`](crate::Context::monitor)
+/// and [`Context::link`](crate::Context::link) take.
+pub trait AsProcess {
+    /// The process's pid.
+    fn as_pid(&self) -> Pid;
+
+    /// The running process, if it still runs. Not a public API.
+    #[doc(hidden)]
+    fn __process(&self) -> Option<ProcessHandle>;
+}
+
+/// A running process of any type. Not a public API.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct ProcessHandle(pub(crate) std::sync::Arc<dyn crate::process::AnyProcess>);
+
+impl fmt::Debug for ProcessHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.core().pid(), f)
+    }
+}
+
+impl AsProcess for Pid {
+    fn as_pid(&self) -> Pid {
+        *self
+    }
+
+    fn __process(&self) -> Option<ProcessHandle> {
+        crate::registry::by_pid(*self).map(ProcessHandle)
+    }
+}
+
+impl<P: AsProcess + ?Sized> AsProcess for &P {
+    fn as_pid(&self) -> Pid {
+        (**self).as_pid()
+    }
+
+    fn __process(&self) -> Option<ProcessHandle> {
+        (**self).__process()
+    }
+}

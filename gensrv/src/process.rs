@@ -5,6 +5,7 @@
 //! supervisors) reaches it.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -13,7 +14,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::mailbox::{Envelope, Sys};
-use crate::{ExitReason, GenServer, Pid, registry};
+use crate::{Down, ExitReason, GenServer, MonitorRef, Pid, registry};
 
 const RUNNING: u8 = 0;
 /// Ending: terminate may be running, the mailbox no longer takes messages.
@@ -23,6 +24,10 @@ const EXITED: u8 = 2;
 pub(crate) struct ProcessCore {
     pid: Pid,
     name: Option<Box<str>>,
+    /// The process that started this one linked to it (OTP's parent): its exit
+    /// ends this one even when it traps exits.
+    parent: Option<Pid>,
+    relations: Mutex<Relations>,
     status: AtomicU8,
     exit_reason: OnceLock<ExitReason>,
     exit_notify: Notify,
@@ -32,14 +37,38 @@ pub(crate) struct ProcessCore {
     orphans: Mutex<Vec<Orphan>>,
 }
 
+/// Monitors and links. Monitors are one-way, so each side keeps its half: the
+/// target its watchers, the watcher what it watches.
+#[derive(Default)]
+struct Relations {
+    /// The process has ended: nothing new is accepted.
+    closed: bool,
+    /// Monitors on this process: the watcher of each.
+    watchers: HashMap<MonitorRef, Arc<dyn AnyProcess>>,
+    /// Monitors this process holds: the pid of each target, and the target unless
+    /// it had ended already (its `Down` is then on its way).
+    watching: HashMap<MonitorRef, (Pid, Option<Arc<dyn AnyProcess>>)>,
+    /// Links: the other process, unless it had ended when the link was made.
+    links: HashMap<Pid, Option<Arc<dyn AnyProcess>>>,
+}
+
+/// A snapshot of a process's relations, for introspection.
+pub(crate) struct RelationsInfo {
+    pub(crate) links: Vec<Pid>,
+    pub(crate) monitors: Vec<Pid>,
+    pub(crate) monitored_by: Vec<Pid>,
+}
+
 /// A dropped reply, waiting for the reason its server ended.
 pub(crate) type Orphan = Box<dyn FnOnce(&ExitReason) + Send>;
 
 impl ProcessCore {
-    pub(crate) fn new(pid: Pid, name: Option<String>) -> Self {
+    pub(crate) fn new(pid: Pid, name: Option<String>, parent: Option<Pid>) -> Self {
         ProcessCore {
             pid,
             name: name.map(String::into_boxed_str),
+            parent,
+            relations: Mutex::default(),
             status: AtomicU8::new(RUNNING),
             exit_reason: OnceLock::new(),
             exit_notify: Notify::new(),
@@ -54,6 +83,88 @@ impl ProcessCore {
 
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    pub(crate) fn parent(&self) -> Option<Pid> {
+        self.parent
+    }
+
+    fn relations(&self) -> std::sync::MutexGuard<'_, Relations> {
+        self.relations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a monitor by `watcher` on this process; false if this one has ended.
+    pub(crate) fn add_watcher(&self, monitor: MonitorRef, watcher: Arc<dyn AnyProcess>) -> bool {
+        let mut relations = self.relations();
+        if relations.closed {
+            return false;
+        }
+        relations.watchers.insert(monitor, watcher);
+        true
+    }
+
+    pub(crate) fn remove_watcher(&self, monitor: MonitorRef) {
+        self.relations().watchers.remove(&monitor);
+    }
+
+    /// Records a monitor this process holds.
+    pub(crate) fn hold_monitor(
+        &self,
+        monitor: MonitorRef,
+        pid: Pid,
+        target: Option<Arc<dyn AnyProcess>>,
+    ) {
+        self.relations().watching.insert(monitor, (pid, target));
+    }
+
+    /// Forgets a monitor this process holds; its target, if it was still held.
+    pub(crate) fn release_monitor(
+        &self,
+        monitor: MonitorRef,
+    ) -> Option<Option<Arc<dyn AnyProcess>>> {
+        self.relations()
+            .watching
+            .remove(&monitor)
+            .map(|(_, target)| target)
+    }
+
+    /// Adds a link to `other` on this side; false if this process has ended.
+    pub(crate) fn add_link(&self, other: Arc<dyn AnyProcess>) -> bool {
+        let mut relations = self.relations();
+        if relations.closed {
+            return false;
+        }
+        let pid = other.core().pid();
+        if pid != self.pid {
+            relations.links.insert(pid, Some(other));
+        }
+        true
+    }
+
+    /// Records a link to a process that had ended: its exit signal (`NoProc`) is
+    /// on its way.
+    pub(crate) fn add_ended_link(&self, pid: Pid) {
+        self.relations().links.insert(pid, None);
+    }
+
+    /// Removes the link to `pid` on this side; whether there was one.
+    pub(crate) fn remove_link(&self, pid: Pid) -> bool {
+        self.relations().links.remove(&pid).is_some()
+    }
+
+    pub(crate) fn relations_info(&self) -> RelationsInfo {
+        let relations = self.relations();
+        RelationsInfo {
+            links: relations.links.keys().copied().collect(),
+            monitors: relations.watching.values().map(|(pid, _)| *pid).collect(),
+            monitored_by: relations
+                .watchers
+                .values()
+                .map(|w| w.core().pid())
+                .collect(),
+        }
     }
 
     /// Alive as OTP's `is_process_alive/1` means it: not ending and not ended.
@@ -112,7 +223,34 @@ impl ProcessCore {
         for orphan in orphans {
             orphan(&reason);
         }
+        let relations = {
+            let mut relations = self.relations();
+            relations.closed = true;
+            std::mem::take(&mut *relations)
+        };
         self.exit_notify.notify_waiters();
+        // The name is free and the reason published before anyone hears of the end.
+        for (monitor, (_, target)) in relations.watching {
+            if let Some(target) = target {
+                target.core().remove_watcher(monitor);
+            }
+        }
+        for (monitor, watcher) in relations.watchers {
+            let down = Down {
+                monitor,
+                pid: self.pid,
+                reason: reason.clone(),
+            };
+            watcher.send_sys(Sys::Down(down));
+        }
+        // The other side forgets the link when it takes the signal, so that an
+        // `unlink` in between can still cancel it.
+        for linked in relations.links.into_values().flatten() {
+            linked.send_sys(Sys::Exit {
+                from: self.pid,
+                reason: reason.clone(),
+            });
+        }
     }
 
     /// The exit reason, once the process has ended.

@@ -82,7 +82,6 @@ pub(crate) fn by_name(name: &str) -> Option<Arc<dyn AnyProcess>> {
     table.processes.get(pid).cloned()
 }
 
-#[allow(dead_code)] // monitors and links by pid
 pub(crate) fn by_pid(pid: Pid) -> Option<Arc<dyn AnyProcess>> {
     table().processes.get(&pid).cloned()
 }
@@ -105,7 +104,6 @@ pub fn registered() -> Vec<String> {
     table().names.keys().map(|name| name.to_string()).collect()
 }
 
-/// The pids of all running servers, in no particular order (OTP's `processes/0`).
-pub fn processes() -> Vec<Pid> {
+pub(crate) fn pids() -> Vec<Pid> {
     table().processes.keys().copied().collect()
 }

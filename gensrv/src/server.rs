@@ -58,7 +58,7 @@
 use std::fmt;
 use std::future::Future;
 
-use crate::{Context, ExitReason, ServerRef};
+use crate::{Context, Down, Exit, ExitReason, ServerRef};
 
 /// A server process's behaviour: its messages, its handlers, its start and end.
 ///
@@ -113,6 +113,31 @@ pub trait GenServer: Sized + Send + 'static {
     /// info messages it has no clause for).
     fn handle_timeout(&mut self, ctx: &mut Context<Self>) -> impl Future<Output = ()> + Send {
         tracing::debug!(pid = %ctx.pid(), "idle timeout with no handler");
+        std::future::ready(())
+    }
+
+    /// A monitored process ended (see [`Context::monitor`]).
+    ///
+    /// By default it is logged and ignored.
+    fn handle_down(
+        &mut self,
+        down: Down,
+        ctx: &mut Context<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        tracing::debug!(pid = %ctx.pid(), ?down, "down message with no handler");
+        std::future::ready(())
+    }
+
+    /// A linked process ended and this server traps exits (see
+    /// [`Context::trap_exit`]).
+    ///
+    /// By default it is logged and ignored.
+    fn handle_exit(
+        &mut self,
+        exit: Exit,
+        ctx: &mut Context<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        tracing::debug!(pid = %ctx.pid(), ?exit, "exit message with no handler");
         std::future::ready(())
     }
 

@@ -47,6 +47,10 @@ impl<S: GenServer> ServerRef<S> {
         ServerRef { process }
     }
 
+    pub(crate) fn process(&self) -> &Arc<Process<S>> {
+        &self.process
+    }
+
     /// The handle of the server registered as `name`, if it is an `S`
     /// (generated servers have `Foo::whereis`, which gives a `FooRef`).
     pub fn whereis(name: &str) -> Option<Self> {
@@ -147,6 +151,16 @@ impl<S: GenServer> ServerRef<S> {
     /// Resolves with the reason the server ended, once it has (at once if it has).
     pub fn exited(&self) -> impl Future<Output = ExitReason> + Send + 'static {
         process::exited(self.process.clone())
+    }
+}
+
+impl<S: GenServer> crate::AsProcess for ServerRef<S> {
+    fn as_pid(&self) -> Pid {
+        self.pid()
+    }
+
+    fn __process(&self) -> Option<crate::pid::ProcessHandle> {
+        Some(crate::pid::ProcessHandle(self.process.clone()))
     }
 }
 

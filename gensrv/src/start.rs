@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::process::{self, Process, ProcessCore};
-use crate::{GenServer, Pid, ServerRef, StartError, registry, worker};
+use crate::process::{self, AnyProcess, Process, ProcessCore};
+use crate::{Context, GenServer, Pid, ServerRef, StartError, registry, worker};
 
 /// A server about to start: set options, then await it for the client handle.
 ///
@@ -23,6 +23,9 @@ use crate::{GenServer, Pid, ServerRef, StartError, registry, worker};
 ///   returned `Init::Ignore`: in both cases the name is free again already;
 /// - [`StartError::Timeout`] if init took longer than the `init_timeout` (none by
 ///   default, as in OTP); the server is killed.
+///
+/// With [`link`](Start::link), the new server is linked to the one starting it
+/// before its init runs (OTP's `start_link`), so that it cannot end unnoticed.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -54,6 +57,7 @@ pub struct Start<S: GenServer> {
     arg: S::Arg,
     name: Option<String>,
     init_timeout: Option<Duration>,
+    parent: Option<Arc<dyn AnyProcess>>,
 }
 
 impl<S: GenServer> Start<S> {
@@ -63,6 +67,7 @@ impl<S: GenServer> Start<S> {
             arg,
             name: None,
             init_timeout: None,
+            parent: None,
         }
     }
 
@@ -79,14 +84,36 @@ impl<S: GenServer> Start<S> {
         self
     }
 
+    /// Links the new server to the server whose context this is, before its init
+    /// runs (OTP's `start_link`): there is no moment in which either can end
+    /// without the other getting the exit signal.
+    ///
+    /// As in OTP, the starter is the new server's parent: if the starter ends, the
+    /// new server ends with the same reason even if it traps exits. And if init
+    /// fails, `start` returns the error *and* the starter gets the exit signal, which
+    /// ends it unless it traps exits (supervisors do). An init timeout unlinks
+    /// before it kills.
+    pub fn link<P: GenServer>(mut self, ctx: &Context<P>) -> Self {
+        self.parent = Some(ctx.process());
+        self
+    }
+
     /// Starts the server and gives its untyped handle.
     pub(crate) async fn spawn(self) -> Result<ServerRef<S>, StartError> {
         let (mailbox, inbox) = mpsc::unbounded_channel();
+        let parent_pid = self.parent.as_ref().map(|p| p.core().pid());
         let process = Arc::new(Process {
-            core: ProcessCore::new(Pid::next(), self.name),
+            core: ProcessCore::new(Pid::next(), self.name, parent_pid),
             mailbox,
         });
         registry::insert(process.clone()).map_err(StartError::AlreadyStarted)?;
+        if let Some(parent) = &self.parent {
+            // Both sides before the task runs; the parent is running this very code,
+            // so it has not ended.
+            if parent.core().add_link(process.clone()) {
+                process.core.add_link(parent.clone());
+            }
+        }
         let (ack, acked) = oneshot::channel();
         let task = worker::run(process.clone(), inbox, self.arg, ack);
         let handle = tokio::spawn(process::scope(process.clone(), task));
@@ -100,6 +127,10 @@ impl<S: GenServer> Start<S> {
                     // first, so that the caller can start another at once.
                     if let Some(name) = process.core.name() {
                         registry::release_name(process.core.pid(), name);
+                    }
+                    if let Some(parent) = &self.parent {
+                        parent.core().remove_link(process.core.pid());
+                        process.core.remove_link(parent.core().pid());
                     }
                     process.core.kill();
                     return Err(StartError::Timeout);

@@ -10,8 +10,8 @@ use std::task::{Context as TaskContext, Poll};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::mailbox::{Envelope, Sys};
-use crate::process::{self, AnyProcess, Process};
-use crate::{Context, ExitReason, GenServer, Init, ServerRef, StartError};
+use crate::process::{self, AnyProcess, Process, ProcessCore};
+use crate::{Context, Exit, ExitReason, GenServer, Init, ServerRef, StartError};
 
 pub(crate) async fn run<S: GenServer>(
     process: Arc<Process<S>>,
@@ -53,7 +53,7 @@ pub(crate) async fn run<S: GenServer>(
 
     // One panic catch around the whole loop, not one per message: the loop only
     // borrows the state, which is still here for terminate after a panic.
-    let reason = match catch_panic(serve(&mut state, &mut ctx, &mut inbox)).await {
+    let reason = match catch_panic(serve(&mut state, &mut ctx, &mut inbox, &process.core)).await {
         Ok(reason) => reason,
         Err(panic) => ExitReason::Panic(panic),
     };
@@ -82,6 +82,7 @@ async fn serve<S: GenServer>(
     state: &mut S,
     ctx: &mut Context<S>,
     inbox: &mut mpsc::UnboundedReceiver<Envelope<S>>,
+    core: &ProcessCore,
 ) -> ExitReason {
     loop {
         let envelope = if !ctx.changed {
@@ -120,8 +121,32 @@ async fn serve<S: GenServer>(
             Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
             Envelope::Info(info) => state.handle_info(info, ctx).await,
             Envelope::Timeout => state.handle_timeout(ctx).await,
+            Envelope::Timer(timer) => {
+                let (timer, info) = *timer;
+                if ctx.take_timer_message(timer) {
+                    state.handle_info(info, ctx).await;
+                }
+            }
             Envelope::Sys(sys) => match *sys {
                 Sys::Stop(reason) => ctx.stop(reason),
+                Sys::Down(down) => {
+                    // Unless demonitored meanwhile.
+                    if core.release_monitor(down.monitor).is_some() {
+                        state.handle_down(down, ctx).await;
+                    }
+                }
+                Sys::Exit { from, reason } => {
+                    // Unless unlinked meanwhile.
+                    if core.remove_link(from) {
+                        if ctx.traps_exits() && core.parent() != Some(from) {
+                            state.handle_exit(Exit { pid: from, reason }, ctx).await;
+                        } else if ctx.traps_exits() || reason != ExitReason::Normal {
+                            // OTP: a normal exit does not propagate, except from the
+                            // parent of a server that traps exits.
+                            ctx.stop(reason);
+                        }
+                    }
+                }
             },
         }
     }
