@@ -54,11 +54,81 @@
 //!    another call's reply.
 //! 4. A panic in a handler ends that server only: terminate runs, the reason is
 //!    [`ExitReason::Panic`], the name is freed, the caller gets `Exited(Panic(msg))`.
-//! 5. `start` with a taken name fails with [`StartError::AlreadyStarted`] without
+//! 5. Links: an abnormal exit of a linked process ends this one with the same
+//!    reason, unless it [traps exits](Context::trap_exit), in which case it gets an
+//!    [`Exit`] info message. A `Normal` exit does not propagate.
+//! 6. `start` with a taken name fails with [`StartError::AlreadyStarted`] without
 //!    running init; a failed init frees the name before `start` returns.
-//! 6. A call from a server to itself fails with [`CallError::CallingSelf`].
-//! 7. Nothing is lost silently: a cast to a dead server is [`CastError::NoProc`];
+//! 7. A call from a server to itself fails with [`CallError::CallingSelf`].
+//! 8. Nothing is lost silently: a cast to a dead server is [`CastError::NoProc`];
 //!    callers whose requests were still queued when the server ended get an error.
+//!
+//! # Processes that watch each other
+//!
+//! A handler's [`Context`] [monitors](Context::monitor) other processes (a
+//! [`Down`] message arrives when one ends), [links](Context::link) to them (their
+//! ends are tied together), and sets [timers](Context::send_after) that send the
+//! server its own messages later. A server that uses none of this pays nothing
+//! for it on its calls and casts.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::time::Duration;
+//! use gensrv::{gen_server, Context, Exit, ExitReason};
+//!
+//! /// Starts a worker linked to itself and learns how it ended.
+//! #[derive(Default)]
+//! pub struct Boss {
+//!     heard: Option<ExitReason>,
+//! }
+//!
+//! /// Gives up after a moment.
+//! pub struct Worker;
+//!
+//! /// Time to give up.
+//! #[derive(Clone)]
+//! pub struct GiveUp;
+//!
+//! #[gen_server]
+//! impl Worker {
+//!     #[init]
+//!     fn init(ctx: &mut Context<Self>) -> Self {
+//!         ctx.send_after(Duration::from_millis(10), GiveUp);
+//!         Worker
+//!     }
+//!
+//!     #[info]
+//!     fn give_up(&mut self, _: GiveUp, ctx: &mut Context<Self>) {
+//!         ctx.stop(ExitReason::Error("tired".into()));
+//!     }
+//! }
+//!
+//! #[gen_server]
+//! impl Boss {
+//!     #[call]
+//!     async fn hire(&mut self, ctx: &mut Context<Self>) -> WorkerRef {
+//!         ctx.trap_exit(true);
+//!         Worker::start().link(ctx).await.unwrap()
+//!     }
+//!
+//!     #[info]
+//!     fn exit(&mut self, exit: Exit) {
+//!         self.heard = Some(exit.reason);
+//!     }
+//!
+//!     #[call]
+//!     fn heard(&self) -> Option<ExitReason> {
+//!         self.heard.clone()
+//!     }
+//! }
+//!
+//! let boss = Boss::start(Boss::default()).await.unwrap();
+//! let worker = boss.hire().await.unwrap();
+//! worker.exited().await;
+//! // The boss got the exit signal before anyone could see the worker had ended.
+//! assert_eq!(boss.heard().await.unwrap(), Some(ExitReason::Error("tired".into())));
+//! # }
+//! ```
 //!
 //! # Map of the crate
 //!
@@ -67,10 +137,14 @@
 //! - [`start`]: [`Start`], starting a server synchronously.
 //! - [`server_ref`]: [`ServerRef`], the handle every server has, and [`Stop`].
 //! - [`call`]: [`Call`], [`PendingReply`] and [`ReplyTo`] (deferred replies).
-//! - [`context`]: [`Context`], what a handler can ask of its own server.
-//! - [`signal`]: the runtime's info messages ([`Timeout`]).
+//! - [`context`]: [`Context`], what a handler can ask of its own server: stop,
+//!   timeouts, monitors, links, timers.
+//! - [`signal`]: the runtime's info messages ([`Down`], [`Exit`], [`Timeout`]) and
+//!   the references that name monitors and timers.
 //! - [`registry`]: process-wide names ([`whereis`]).
-//! - [`pid`], [`exit`], [`error`]: [`Pid`], [`ExitReason`], and one error per operation.
+//! - [`info`]: introspection ([`processes`], [`process_info`]).
+//! - [`pid`], [`exit`], [`error`]: [`Pid`] and [`AsProcess`], [`ExitReason`], and
+//!   one error per operation.
 #![warn(
     missing_docs,
     unreachable_pub,

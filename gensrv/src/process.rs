@@ -207,29 +207,25 @@ impl ProcessCore {
         }
     }
 
-    /// Publishes the end of the process: frees its name and table entry, fails the
-    /// replies it dropped, then wakes everything waiting for its exit. Runs exactly
-    /// once, from the server task's exit guard (also when the task is aborted).
+    /// Publishes the end of the process. Runs exactly once, from the server task's
+    /// exit guard (also when the task is aborted). In this order:
+    ///
+    /// 1. the name and table entry are freed, so that a restart can take the name;
+    /// 2. monitors get their `Down`, links their exit signal;
+    /// 3. the reason is published: replies the process dropped are failed with it,
+    ///    and `exited()` resolves.
+    ///
+    /// So whoever learns of the end (a caller, an `exited()`) learns it after the
+    /// `Down` and exit signals are queued, and a message sent to a watcher after
+    /// that is handled after its `Down`.
     pub(crate) fn finish(&self, reason: ExitReason) {
         self.status.store(EXITED, Ordering::Release);
         registry::remove(self.pid, self.name());
-        let orphans = {
-            // Under the lock `orphan_reply` takes: a reply dropped from now on fails
-            // at once instead of waiting here for nobody.
-            let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = self.exit_reason.set(reason.clone());
-            std::mem::take(&mut *orphans)
-        };
-        for orphan in orphans {
-            orphan(&reason);
-        }
         let relations = {
             let mut relations = self.relations();
             relations.closed = true;
             std::mem::take(&mut *relations)
         };
-        self.exit_notify.notify_waiters();
-        // The name is free and the reason published before anyone hears of the end.
         for (monitor, (_, target)) in relations.watching {
             if let Some(target) = target {
                 target.core().remove_watcher(monitor);
@@ -251,6 +247,17 @@ impl ProcessCore {
                 reason: reason.clone(),
             });
         }
+        let orphans = {
+            // Under the lock `orphan_reply` takes: a reply dropped from now on fails
+            // at once instead of waiting here for nobody.
+            let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = self.exit_reason.set(reason.clone());
+            std::mem::take(&mut *orphans)
+        };
+        for orphan in orphans {
+            orphan(&reason);
+        }
+        self.exit_notify.notify_waiters();
     }
 
     /// The exit reason, once the process has ended.
