@@ -1,5 +1,5 @@
-//! Runnable gensrv programs: `cargo run --example kv` (and `stack`, `worker`), and
-//! the two helpers their transcripts share.
+//! Runnable gensrv programs: `cargo run --example kv` (and `stack`, `worker`,
+//! `ping_pong`), and the two helpers their transcripts share.
 
 use std::fmt::{Debug, Display};
 

@@ -259,8 +259,11 @@ pub use crate::start::Start;
 /// | `#[init]` | none | zero or one: the start argument | `Self`, `Result<Self, E: Display>` or [`Init<Self>`](Init) |
 /// | `#[terminate]` | `&mut self` or `self` | optionally `reason: &ExitReason` | nothing |
 ///
-/// - An `#[info]` handler is chosen by the type of its message. [`Timeout`] is the
-///   runtime's own; any other type is yours, sent with [`ServerRef::send`].
+/// - An `#[info]` handler is chosen by the type of its message. [`Down`], [`Exit`]
+///   and [`Timeout`] are the runtime's own (monitors, trapped exit signals, the
+///   idle timeout); any other type is yours, sent with [`ServerRef::send`], or by
+///   the server to itself with [`Context::send_after`] and
+///   [`Context::send_interval`].
 /// - Without `#[init]`, `start` takes the state itself.
 /// - `#[terminate]` runs whenever the server ends (stop, `ctx.stop`, a panic, an
 ///   exit signal), except after [`kill`](ServerRef::kill).

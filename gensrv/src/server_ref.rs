@@ -230,11 +230,10 @@ impl Stop {
 
     async fn run(self) -> Result<(), StopError> {
         let core = self.process.core();
-        if !self.process.send_sys(Sys::Stop(self.reason)) {
-            // Closed mailbox: ended, or ending, in which case wait as for any stop.
-            if core.has_exited() {
-                return Err(StopError::NoProc);
-            }
+        if !self.process.send_sys(Sys::Stop(self.reason)) && core.exit_reason().is_some() {
+            // Ended and published. (A server still ending is waited for like any
+            // stop, so that its `Down`s are out before this returns.)
+            return Err(StopError::NoProc);
         }
         if process::current_pid() == Some(core.pid()) {
             return Ok(());
