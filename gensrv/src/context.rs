@@ -182,18 +182,15 @@ impl<S: GenServer> Context<S> {
         monitor
     }
 
-    /// Removes a monitor (OTP's `demonitor/2` with `flush`): no [`Down`] for it is
-    /// handled afterwards, even one already in the mailbox. Returns whether the
-    /// monitor was still active.
+    /// Removes a monitor (OTP's `demonitor/2` with `[flush, info]`): no [`Down`]
+    /// for it is handled afterwards, even one already in the mailbox. Returns
+    /// `true` if the monitor was removed before its target ended, `false` if there
+    /// was no such monitor or its `Down` had been sent (and is now dropped).
     pub fn demonitor(&mut self, monitor: MonitorRef) -> bool {
         match self.this.process().core.release_monitor(monitor) {
-            Some(target) => {
-                if let Some(target) = target {
-                    target.core().remove_watcher(monitor);
-                }
-                true
-            }
-            None => false,
+            Some(Some(target)) => target.core().remove_watcher(monitor),
+            // Set on a process that had ended: its `Down` was sent at once.
+            Some(None) | None => false,
         }
     }
 
@@ -298,12 +295,16 @@ impl<S: GenServer> Context<S> {
     }
 
     /// Cancels a timer: no message of it is handled after this returns, even one
-    /// already in the mailbox. Returns whether the timer was still active.
+    /// already in the mailbox. Returns `true` if the timer was cancelled before it
+    /// sent its message (always, for an interval), `false` if there was no such
+    /// timer or its message had been sent (and is now dropped), as OTP's
+    /// `erlang:cancel_timer/1` tells.
     pub fn cancel_timer(&mut self, timer: TimerRef) -> bool {
         match self.timers.remove(&timer) {
             Some(timer) => {
+                let sent = !timer.repeats && timer.task.is_finished();
                 timer.task.abort();
-                true
+                !sent
             }
             None => false,
         }

@@ -105,8 +105,10 @@ impl ProcessCore {
         true
     }
 
-    pub(crate) fn remove_watcher(&self, monitor: MonitorRef) {
-        self.relations().watchers.remove(&monitor);
+    /// Removes a monitor on this process; false if it was not there (its `Down`
+    /// has been sent).
+    pub(crate) fn remove_watcher(&self, monitor: MonitorRef) -> bool {
+        self.relations().watchers.remove(&monitor).is_some()
     }
 
     /// Records a monitor this process holds.
@@ -223,8 +225,11 @@ impl ProcessCore {
         registry::remove(self.pid, self.name());
         let relations = {
             let mut relations = self.relations();
+            let ended = std::mem::take(&mut *relations);
+            // On what stays behind: from now on, a monitor or link made through a
+            // handle that outlived the process gets `NoProc` at once.
             relations.closed = true;
-            std::mem::take(&mut *relations)
+            ended
         };
         for (monitor, (_, target)) in relations.watching {
             if let Some(target) = target {

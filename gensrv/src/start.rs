@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::mailbox::Sys;
 use crate::process::{self, AnyProcess, Process, ProcessCore};
 use crate::{Context, GenServer, Pid, ServerRef, StartError, registry, worker};
 
@@ -108,10 +109,19 @@ impl<S: GenServer> Start<S> {
         });
         registry::insert(process.clone()).map_err(StartError::AlreadyStarted)?;
         if let Some(parent) = &self.parent {
-            // Both sides before the task runs; the parent is running this very code,
-            // so it has not ended.
+            // Both sides before the task runs, so that neither can end unnoticed.
             if parent.core().add_link(process.clone()) {
                 process.core.add_link(parent.clone());
+            } else {
+                // The parent ended already (this `Start` outlived the handler that
+                // made it): as linking to an ended process does, an exit signal
+                // `NoProc`, which ends the child after its init.
+                let parent = parent.core().pid();
+                process.core.add_ended_link(parent);
+                process.send_sys(Sys::Exit {
+                    from: parent,
+                    reason: crate::ExitReason::NoProc,
+                });
             }
         }
         let (ack, acked) = oneshot::channel();

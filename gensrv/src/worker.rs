@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::mailbox::{Envelope, Sys};
 use crate::process::{self, AnyProcess, Process, ProcessCore};
@@ -85,6 +86,8 @@ async fn serve<S: GenServer>(
     core: &ProcessCore,
 ) -> ExitReason {
     loop {
+        // When the idle timeout set by the last handler elapses, if it is armed.
+        let mut idle = None;
         let envelope = if !ctx.changed {
             match inbox.recv().await {
                 Some(envelope) => envelope,
@@ -100,12 +103,18 @@ async fn serve<S: GenServer>(
                 // OTP's `after 0`: a timeout now, unless a message is already here.
                 // (A zero timer would only fire at the timer's next tick.)
                 match inbox.try_recv() {
-                    Ok(envelope) => envelope,
+                    Ok(envelope) => {
+                        // Due already; no clock read before the check.
+                        idle = Some(Instant::now());
+                        envelope
+                    }
                     Err(mpsc::error::TryRecvError::Empty) => Envelope::Timeout,
                     Err(mpsc::error::TryRecvError::Disconnected) => return ExitReason::Normal,
                 }
             } else {
-                match tokio::time::timeout(after, inbox.recv()).await {
+                let deadline = Instant::now() + after;
+                idle = Some(deadline);
+                match tokio::time::timeout_at(deadline, inbox.recv()).await {
                     Ok(Some(envelope)) => envelope,
                     Ok(None) => return ExitReason::Normal,
                     Err(_) => Envelope::Timeout,
@@ -125,6 +134,8 @@ async fn serve<S: GenServer>(
                 let (timer, info) = *timer;
                 if ctx.take_timer_message(timer) {
                     state.handle_info(info, ctx).await;
+                } else {
+                    resume_idle(ctx, idle);
                 }
             }
             Envelope::Sys(sys) => match *sys {
@@ -133,6 +144,8 @@ async fn serve<S: GenServer>(
                     // Unless demonitored meanwhile.
                     if core.release_monitor(down.monitor).is_some() {
                         state.handle_down(down, ctx).await;
+                    } else {
+                        resume_idle(ctx, idle);
                     }
                 }
                 Sys::Exit { from, reason } => {
@@ -144,11 +157,25 @@ async fn serve<S: GenServer>(
                             // OTP: a normal exit does not propagate, except from the
                             // parent of a server that traps exits.
                             ctx.stop(reason);
+                        } else {
+                            resume_idle(ctx, idle);
                         }
+                    } else {
+                        resume_idle(ctx, idle);
                     }
                 }
             },
         }
+    }
+}
+
+/// Re-arms the idle timeout, for the time left, after a runtime message that was
+/// dropped unseen: a `Down` after `demonitor`, a cancelled timer's message, an exit
+/// signal that was unlinked or does not propagate. As in OTP, where these never
+/// reach the mailbox, they are no message to the server and do not disarm it.
+fn resume_idle<S: GenServer>(ctx: &mut Context<S>, idle: Option<Instant>) {
+    if let Some(deadline) = idle {
+        ctx.set_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
