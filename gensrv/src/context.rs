@@ -1,6 +1,5 @@
 //! [`Context`]: what a handler can ask of its own server.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,11 +57,13 @@ pub struct Context<S: GenServer> {
     timeout: Option<Duration>,
     continuation: Option<S::Info>,
     trap_exit: bool,
-    timers: HashMap<TimerRef, Timer>,
+    /// Running timers; few per server, and none for most.
+    timers: Vec<Timer>,
 }
 
 /// A running timer: its task, and whether it repeats.
 struct Timer {
+    timer: TimerRef,
     task: AbortHandle,
     repeats: bool,
 }
@@ -76,7 +77,7 @@ impl<S: GenServer> Context<S> {
             timeout: None,
             continuation: None,
             trap_exit: false,
-            timers: HashMap::new(),
+            timers: Vec::new(),
         }
     }
 
@@ -90,10 +91,10 @@ impl<S: GenServer> Context<S> {
 
     /// Whether a message of `timer` is still wanted; forgets a one-shot timer.
     pub(crate) fn take_timer_message(&mut self, timer: TimerRef) -> bool {
-        match self.timers.get(&timer) {
-            Some(t) if t.repeats => true,
-            Some(_) => {
-                self.timers.remove(&timer);
+        match self.timers.iter().position(|t| t.timer == timer) {
+            Some(i) if self.timers[i].repeats => true,
+            Some(i) => {
+                self.timers.swap_remove(i);
                 true
             }
             None => false,
@@ -253,13 +254,11 @@ impl<S: GenServer> Context<S> {
             tokio::time::sleep(after).await;
             let _ = mailbox.send(Envelope::Timer(Box::new((timer, info))));
         });
-        self.timers.insert(
+        self.timers.push(Timer {
             timer,
-            Timer {
-                task: task.abort_handle(),
-                repeats: false,
-            },
-        );
+            task: task.abort_handle(),
+            repeats: false,
+        });
         timer
     }
 
@@ -284,13 +283,11 @@ impl<S: GenServer> Context<S> {
                 }
             }
         });
-        self.timers.insert(
+        self.timers.push(Timer {
             timer,
-            Timer {
-                task: task.abort_handle(),
-                repeats: true,
-            },
-        );
+            task: task.abort_handle(),
+            repeats: true,
+        });
         timer
     }
 
@@ -300,8 +297,9 @@ impl<S: GenServer> Context<S> {
     /// timer or its message had been sent (and is now dropped), as OTP's
     /// `erlang:cancel_timer/1` tells.
     pub fn cancel_timer(&mut self, timer: TimerRef) -> bool {
-        match self.timers.remove(&timer) {
-            Some(timer) => {
+        match self.timers.iter().position(|t| t.timer == timer) {
+            Some(i) => {
+                let timer = self.timers.swap_remove(i);
                 let sent = !timer.repeats && timer.task.is_finished();
                 timer.task.abort();
                 !sent
@@ -314,7 +312,7 @@ impl<S: GenServer> Context<S> {
 /// Timers die with their server.
 impl<S: GenServer> Drop for Context<S> {
     fn drop(&mut self) {
-        for (_, timer) in self.timers.drain() {
+        for timer in self.timers.drain(..) {
             timer.task.abort();
         }
     }

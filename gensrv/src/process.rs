@@ -37,12 +37,19 @@ pub(crate) struct ProcessCore {
     orphans: Mutex<Vec<Orphan>>,
 }
 
-/// Monitors and links. Monitors are one-way, so each side keeps its half: the
-/// target its watchers, the watcher what it watches.
+/// Monitors and links, made only when a process first has one, so that a server
+/// without any pays nothing for them.
 #[derive(Default)]
 struct Relations {
     /// The process has ended: nothing new is accepted.
     closed: bool,
+    tables: Option<Box<Tables>>,
+}
+
+/// Monitors are one-way, so each side keeps its half: the target its watchers,
+/// the watcher what it watches.
+#[derive(Default)]
+struct Tables {
     /// Monitors on this process: the watcher of each.
     watchers: HashMap<MonitorRef, Arc<dyn AnyProcess>>,
     /// Monitors this process holds: the pid of each target, and the target unless
@@ -50,6 +57,21 @@ struct Relations {
     watching: HashMap<MonitorRef, (Pid, Option<Arc<dyn AnyProcess>>)>,
     /// Links: the other process, unless it had ended when the link was made.
     links: HashMap<Pid, Option<Arc<dyn AnyProcess>>>,
+}
+
+impl Relations {
+    /// The tables to add to; `None` once the process has ended.
+    fn open(&mut self) -> Option<&mut Tables> {
+        if self.closed {
+            return None;
+        }
+        Some(self.tables.get_or_insert_with(Box::default))
+    }
+
+    /// The tables to look in or remove from, if there are any.
+    fn existing(&mut self) -> Option<&mut Tables> {
+        self.tables.as_deref_mut()
+    }
 }
 
 /// A snapshot of a process's relations, for introspection.
@@ -97,18 +119,22 @@ impl ProcessCore {
 
     /// Adds a monitor by `watcher` on this process; false if this one has ended.
     pub(crate) fn add_watcher(&self, monitor: MonitorRef, watcher: Arc<dyn AnyProcess>) -> bool {
-        let mut relations = self.relations();
-        if relations.closed {
-            return false;
+        match self.relations().open() {
+            Some(tables) => {
+                tables.watchers.insert(monitor, watcher);
+                true
+            }
+            None => false,
         }
-        relations.watchers.insert(monitor, watcher);
-        true
     }
 
     /// Removes a monitor on this process; false if it was not there (its `Down`
     /// has been sent).
     pub(crate) fn remove_watcher(&self, monitor: MonitorRef) -> bool {
-        self.relations().watchers.remove(&monitor).is_some()
+        let mut relations = self.relations();
+        relations
+            .existing()
+            .is_some_and(|tables| tables.watchers.remove(&monitor).is_some())
     }
 
     /// Records a monitor this process holds.
@@ -118,7 +144,9 @@ impl ProcessCore {
         pid: Pid,
         target: Option<Arc<dyn AnyProcess>>,
     ) {
-        self.relations().watching.insert(monitor, (pid, target));
+        if let Some(tables) = self.relations().open() {
+            tables.watching.insert(monitor, (pid, target));
+        }
     }
 
     /// Forgets a monitor this process holds; its target, if it was still held.
@@ -126,46 +154,54 @@ impl ProcessCore {
         &self,
         monitor: MonitorRef,
     ) -> Option<Option<Arc<dyn AnyProcess>>> {
-        self.relations()
-            .watching
-            .remove(&monitor)
-            .map(|(_, target)| target)
+        let mut relations = self.relations();
+        let tables = relations.existing()?;
+        tables.watching.remove(&monitor).map(|(_, target)| target)
     }
 
     /// Adds a link to `other` on this side; false if this process has ended.
     pub(crate) fn add_link(&self, other: Arc<dyn AnyProcess>) -> bool {
-        let mut relations = self.relations();
-        if relations.closed {
-            return false;
-        }
         let pid = other.core().pid();
-        if pid != self.pid {
-            relations.links.insert(pid, Some(other));
+        match self.relations().open() {
+            Some(tables) => {
+                if pid != self.pid {
+                    tables.links.insert(pid, Some(other));
+                }
+                true
+            }
+            None => false,
         }
-        true
     }
 
     /// Records a link to a process that had ended: its exit signal (`NoProc`) is
     /// on its way.
     pub(crate) fn add_ended_link(&self, pid: Pid) {
-        self.relations().links.insert(pid, None);
+        if let Some(tables) = self.relations().open() {
+            tables.links.insert(pid, None);
+        }
     }
 
     /// Removes the link to `pid` on this side; whether there was one.
     pub(crate) fn remove_link(&self, pid: Pid) -> bool {
-        self.relations().links.remove(&pid).is_some()
+        let mut relations = self.relations();
+        relations
+            .existing()
+            .is_some_and(|tables| tables.links.remove(&pid).is_some())
     }
 
     pub(crate) fn relations_info(&self) -> RelationsInfo {
-        let relations = self.relations();
-        RelationsInfo {
-            links: relations.links.keys().copied().collect(),
-            monitors: relations.watching.values().map(|(pid, _)| *pid).collect(),
-            monitored_by: relations
-                .watchers
-                .values()
-                .map(|w| w.core().pid())
-                .collect(),
+        let mut relations = self.relations();
+        match relations.existing() {
+            Some(tables) => RelationsInfo {
+                links: tables.links.keys().copied().collect(),
+                monitors: tables.watching.values().map(|(pid, _)| *pid).collect(),
+                monitored_by: tables.watchers.values().map(|w| w.core().pid()).collect(),
+            },
+            None => RelationsInfo {
+                links: Vec::new(),
+                monitors: Vec::new(),
+                monitored_by: Vec::new(),
+            },
         }
     }
 
@@ -223,34 +259,15 @@ impl ProcessCore {
     pub(crate) fn finish(&self, reason: ExitReason) {
         self.status.store(EXITED, Ordering::Release);
         registry::remove(self.pid, self.name());
-        let relations = {
+        let tables = {
             let mut relations = self.relations();
-            let ended = std::mem::take(&mut *relations);
-            // On what stays behind: from now on, a monitor or link made through a
-            // handle that outlived the process gets `NoProc` at once.
+            // From now on, a monitor or link made through a handle that outlived the
+            // process gets `NoProc` at once.
             relations.closed = true;
-            ended
+            relations.tables.take()
         };
-        for (monitor, (_, target)) in relations.watching {
-            if let Some(target) = target {
-                target.core().remove_watcher(monitor);
-            }
-        }
-        for (monitor, watcher) in relations.watchers {
-            let down = Down {
-                monitor,
-                pid: self.pid,
-                reason: reason.clone(),
-            };
-            watcher.send_sys(Sys::Down(down));
-        }
-        // The other side forgets the link when it takes the signal, so that an
-        // `unlink` in between can still cancel it.
-        for linked in relations.links.into_values().flatten() {
-            linked.send_sys(Sys::Exit {
-                from: self.pid,
-                reason: reason.clone(),
-            });
+        if let Some(tables) = tables {
+            self.tell_the_end(*tables, &reason);
         }
         let orphans = {
             // Under the lock `orphan_reply` takes: a reply dropped from now on fails
@@ -263,6 +280,32 @@ impl ProcessCore {
             orphan(&reason);
         }
         self.exit_notify.notify_waiters();
+    }
+
+    /// Sends the `Down`s and exit signals of an ended process, and forgets the
+    /// monitors it held.
+    fn tell_the_end(&self, tables: Tables, reason: &ExitReason) {
+        for (monitor, (_, target)) in tables.watching {
+            if let Some(target) = target {
+                target.core().remove_watcher(monitor);
+            }
+        }
+        for (monitor, watcher) in tables.watchers {
+            let down = Down {
+                monitor,
+                pid: self.pid,
+                reason: reason.clone(),
+            };
+            watcher.send_sys(Sys::Down(down));
+        }
+        // The other side forgets the link when it takes the signal, so that an
+        // `unlink` in between can still cancel it.
+        for linked in tables.links.into_values().flatten() {
+            linked.send_sys(Sys::Exit {
+                from: self.pid,
+                reason: reason.clone(),
+            });
+        }
     }
 
     /// The exit reason, once the process has ended.
