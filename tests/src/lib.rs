@@ -18,6 +18,11 @@ pub async fn within<F: IntoFuture>(secs: u64, future: F) -> F::Output {
     }
 }
 
+/// What `pid` is tied to; the process must be running.
+pub fn info(pid: gensrv::Pid) -> gensrv::ProcessInfo {
+    gensrv::process_info(pid).unwrap_or_else(|| panic!("{pid} is not running"))
+}
+
 /// A public server in a crate that denies missing docs.
 #[derive(Debug, Default)]
 pub struct Documented {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gensrv::{Context, Exit, ExitReason, Init, Pid, StartError, gen_server};
-use gensrv_tests::within;
+use gensrv_tests::{info, within};
 
 /// Where a node's terminate writes the reason it saw.
 type Terminated = Arc<Mutex<Option<ExitReason>>>;
@@ -187,8 +187,8 @@ async fn an_abnormal_exit_ends_a_linked_server_with_the_same_reason_and_runs_ter
     let (a, a_terminated) = node(false).await;
     let (b, _) = node(false).await;
     within(5, a.link_to(b.pid())).await.unwrap();
-    assert_eq!(gensrv::process_info(a.pid()).unwrap().links, vec![b.pid()]);
-    assert_eq!(gensrv::process_info(b.pid()).unwrap().links, vec![a.pid()]);
+    assert_eq!(info(a.pid()).links, vec![b.pid()]);
+    assert_eq!(info(b.pid()).links, vec![a.pid()]);
 
     b.crash("b crashed".into()).unwrap();
     assert_eq!(within(5, a.exited()).await, panic_reason("b crashed"));
@@ -235,7 +235,7 @@ async fn a_server_that_traps_exits_gets_an_exit_message_instead_of_ending() {
     );
     assert!(a.is_alive());
     assert_eq!(terminated_with(&a_terminated), None);
-    assert!(gensrv::process_info(a.pid()).unwrap().links.is_empty());
+    assert!(info(a.pid()).links.is_empty());
 
     // Switched off again, the next abnormal exit ends it.
     within(5, a.trap(false)).await.unwrap();
@@ -265,7 +265,7 @@ async fn a_normal_exit_does_not_propagate_but_reaches_a_trapping_server() {
     assert!(plain.is_alive());
     assert_eq!(terminated_with(&plain_terminated), None);
     // The link is gone with the process.
-    assert!(gensrv::process_info(plain.pid()).unwrap().links.is_empty());
+    assert!(info(plain.pid()).links.is_empty());
     assert_eq!(
         within(5, trapping.exits()).await.unwrap(),
         vec![Exit {
@@ -345,12 +345,7 @@ async fn linking_to_an_ended_process_sends_noproc() {
         within(5, trapping.exits()).await.unwrap(),
         vec![noproc.clone(), noproc]
     );
-    assert!(
-        gensrv::process_info(trapping.pid())
-            .unwrap()
-            .links
-            .is_empty()
-    );
+    assert!(info(trapping.pid()).links.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,8 +375,8 @@ async fn unlink_removes_the_link_on_both_sides() {
     let (b, _) = node(false).await;
     within(5, a.link_to(b.pid())).await.unwrap();
     within(5, a.unlink_from(b.pid())).await.unwrap();
-    assert!(gensrv::process_info(a.pid()).unwrap().links.is_empty());
-    assert!(gensrv::process_info(b.pid()).unwrap().links.is_empty());
+    assert!(info(a.pid()).links.is_empty());
+    assert!(info(b.pid()).links.is_empty());
 
     b.crash("unlinked".into()).unwrap();
     within(5, b.exited()).await;
@@ -435,13 +430,10 @@ async fn start_link_links_the_child_to_its_starter_as_its_parent() {
         .await
         .unwrap()
         .unwrap();
-    let info = gensrv::process_info(child.pid()).unwrap();
-    assert_eq!(info.parent, Some(parent.pid()));
-    assert_eq!(info.links, vec![parent.pid()]);
-    assert_eq!(
-        gensrv::process_info(parent.pid()).unwrap().links,
-        vec![child.pid()]
-    );
+    let child_info = info(child.pid());
+    assert_eq!(child_info.parent, Some(parent.pid()));
+    assert_eq!(child_info.links, vec![parent.pid()]);
+    assert_eq!(info(parent.pid()).links, vec![child.pid()]);
 
     child.crash("child crashed".into()).unwrap();
     assert_eq!(
@@ -469,7 +461,7 @@ async fn a_child_whose_init_fails_reaches_its_trapping_parent_as_an_exit() {
         assert_eq!(exits[0].reason, reason, "{how:?}");
         assert!(!gensrv::processes().contains(&exits[0].pid));
         assert!(parent.is_alive());
-        assert!(gensrv::process_info(parent.pid()).unwrap().links.is_empty());
+        assert!(info(parent.pid()).links.is_empty());
     }
 }
 
@@ -484,7 +476,7 @@ async fn an_ignored_child_reaches_its_trapping_parent_as_a_normal_exit() {
     let exits = within(5, parent.exits()).await.unwrap();
     assert_eq!(exits.len(), 1, "{exits:?}");
     assert_eq!(exits[0].reason, ExitReason::Normal);
-    assert!(gensrv::process_info(parent.pid()).unwrap().links.is_empty());
+    assert!(info(parent.pid()).links.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use gensrv::{Context, Down, ExitReason, MonitorRef, Pid, gen_server};
-use gensrv_tests::within;
+use gensrv_tests::{info, within};
 
 /// Something to watch: it ends however the test asks.
 struct Target;
@@ -138,14 +138,8 @@ async fn a_monitor_gets_one_down_with_the_targets_pid_and_reason() {
     let watcher = watcher().await;
     let target = target().await;
     let monitor = within(5, watcher.watch(target.pid())).await.unwrap();
-    assert_eq!(
-        gensrv::process_info(target.pid()).unwrap().monitored_by,
-        vec![watcher.pid()]
-    );
-    assert_eq!(
-        gensrv::process_info(watcher.pid()).unwrap().monitors,
-        vec![target.pid()]
-    );
+    assert_eq!(info(target.pid()).monitored_by, vec![watcher.pid()]);
+    assert_eq!(info(watcher.pid()).monitors, vec![target.pid()]);
 
     target.crash("target crashed".into()).unwrap();
     let expected = Down {
@@ -157,12 +151,7 @@ async fn a_monitor_gets_one_down_with_the_targets_pid_and_reason() {
     // Exactly once: nothing more comes later.
     assert_eq!(settled_downs(&watcher).await, vec![expected]);
     // The watcher no longer counts the monitor.
-    assert!(
-        gensrv::process_info(watcher.pid())
-            .unwrap()
-            .monitors
-            .is_empty()
-    );
+    assert!(info(watcher.pid()).monitors.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,13 +164,7 @@ async fn several_monitors_on_one_target_each_fire_once() {
     let theirs = within(5, second.watch(target.pid())).await.unwrap();
     let distinct: HashSet<MonitorRef> = mine.iter().copied().chain([theirs]).collect();
     assert_eq!(distinct.len(), 5, "each monitor call gives a new reference");
-    assert_eq!(
-        gensrv::process_info(target.pid())
-            .unwrap()
-            .monitored_by
-            .len(),
-        5
-    );
+    assert_eq!(info(target.pid()).monitored_by.len(), 5);
 
     let reason = ExitReason::Error("gone".into());
     within(5, target.stop().reason(reason.clone()))
@@ -271,12 +254,7 @@ async fn monitoring_an_ended_process_gives_noproc_at_once() {
         );
     }
     assert_eq!(settled_downs(&watcher).await.len(), 3);
-    assert!(
-        gensrv::process_info(watcher.pid())
-            .unwrap()
-            .monitors
-            .is_empty()
-    );
+    assert!(info(watcher.pid()).monitors.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,18 +264,8 @@ async fn after_demonitor_no_down_arrives() {
     let monitor = within(5, watcher.watch(target.pid())).await.unwrap();
     assert_eq!(within(5, watcher.unwatch(monitor)).await, Ok(true));
     // Both sides forget it at once.
-    assert!(
-        gensrv::process_info(target.pid())
-            .unwrap()
-            .monitored_by
-            .is_empty()
-    );
-    assert!(
-        gensrv::process_info(watcher.pid())
-            .unwrap()
-            .monitors
-            .is_empty()
-    );
+    assert!(info(target.pid()).monitored_by.is_empty());
+    assert!(info(watcher.pid()).monitors.is_empty());
     // A second demonitor finds nothing.
     assert_eq!(within(5, watcher.unwatch(monitor)).await, Ok(false));
 
@@ -339,12 +307,7 @@ async fn demonitor_drops_the_noproc_down_of_an_ended_process() {
         .unwrap();
     assert!(!removed_before_down, "the NoProc Down was sent at once");
     assert_eq!(settled_downs(&watcher).await, vec![]);
-    assert!(
-        gensrv::process_info(watcher.pid())
-            .unwrap()
-            .monitors
-            .is_empty()
-    );
+    assert!(info(watcher.pid()).monitors.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,10 +327,7 @@ async fn ten_thousand_monitors_on_one_server_all_fire_exactly_once() {
     }
     assert_eq!(all.len(), WATCHERS * PER_WATCHER);
     assert_eq!(
-        gensrv::process_info(target.pid())
-            .unwrap()
-            .monitored_by
-            .len(),
+        info(target.pid()).monitored_by.len(),
         WATCHERS * PER_WATCHER
     );
 
@@ -390,12 +350,7 @@ async fn ten_thousand_monitors_on_one_server_all_fire_exactly_once() {
         for down in within(5, watcher.downs()).await.unwrap() {
             assert_eq!((down.pid, &down.reason), (target.pid(), &reason));
         }
-        assert!(
-            gensrv::process_info(watcher.pid())
-                .unwrap()
-                .monitors
-                .is_empty()
-        );
+        assert!(info(watcher.pid()).monitors.is_empty());
     }
 }
 
@@ -406,21 +361,10 @@ async fn a_watcher_that_ends_leaves_no_monitor_on_its_target() {
     within(5, watcher.watch_many(target.pid(), 3))
         .await
         .unwrap();
-    assert_eq!(
-        gensrv::process_info(target.pid())
-            .unwrap()
-            .monitored_by
-            .len(),
-        3
-    );
+    assert_eq!(info(target.pid()).monitored_by.len(), 3);
     watcher.kill();
     within(5, watcher.exited()).await;
-    assert!(
-        gensrv::process_info(target.pid())
-            .unwrap()
-            .monitored_by
-            .is_empty()
-    );
+    assert!(info(target.pid()).monitored_by.is_empty());
     // The target ending later sends nothing anywhere, and nothing breaks.
     within(5, target.ping()).await.unwrap();
     within(5, target.stop()).await.unwrap();

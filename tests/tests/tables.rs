@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use gensrv::{Context, Down, Exit, ExitReason, Pid, gen_server};
-use gensrv_tests::within;
+use gensrv_tests::{info, within};
 
 /// Monitors or links to others, and counts what it hears of them.
 #[derive(Default)]
@@ -82,9 +82,9 @@ async fn a_killed_server_monitored_and_linked_by_many_leaks_no_table_entry() {
         within(5, trapping.link_to(dead)).await.unwrap();
         linked.push(trapping);
     }
-    let info = gensrv::process_info(dead).unwrap();
-    assert_eq!(info.monitored_by.len(), MANY);
-    assert_eq!(info.links.len(), MANY);
+    let before = info(dead);
+    assert_eq!(before.monitored_by.len(), MANY);
+    assert_eq!(before.links.len(), MANY);
 
     target.kill();
     assert_eq!(within(5, target.exited()).await, ExitReason::Killed);
@@ -99,11 +99,11 @@ async fn a_killed_server_monitored_and_linked_by_many_leaks_no_table_entry() {
             (downs[0].pid, &downs[0].reason),
             (dead, &ExitReason::Killed)
         );
-        let info = gensrv::process_info(watcher.pid()).unwrap();
-        assert!(!info.monitors.contains(&dead), "{info:?}");
+        let left = info(watcher.pid());
+        assert!(!left.monitors.contains(&dead), "{left:?}");
         assert!(
-            info.links.is_empty() && info.monitored_by.is_empty(),
-            "{info:?}"
+            left.links.is_empty() && left.monitored_by.is_empty(),
+            "{left:?}"
         );
     }
     for trapping in &linked {
@@ -115,11 +115,11 @@ async fn a_killed_server_monitored_and_linked_by_many_leaks_no_table_entry() {
                 reason: ExitReason::Killed
             }]
         );
-        let info = gensrv::process_info(trapping.pid()).unwrap();
-        assert!(!info.links.contains(&dead), "{info:?}");
+        let left = info(trapping.pid());
+        assert!(!left.links.contains(&dead), "{left:?}");
         assert!(
-            info.monitors.is_empty() && info.monitored_by.is_empty(),
-            "{info:?}"
+            left.monitors.is_empty() && left.monitored_by.is_empty(),
+            "{left:?}"
         );
     }
     for pid in gensrv::processes() {
@@ -145,9 +145,9 @@ async fn servers_that_end_leave_no_entry_in_the_survivors_tables() {
         within(5, other.link_to(survivor.pid())).await.unwrap();
         others.push((i, other));
     }
-    let info = gensrv::process_info(survivor.pid()).unwrap();
-    assert_eq!(info.monitored_by.len(), MANY);
-    assert_eq!(info.links.len(), MANY);
+    let before = info(survivor.pid());
+    assert_eq!(before.monitored_by.len(), MANY);
+    assert_eq!(before.links.len(), MANY);
 
     // Half stop, half are killed.
     for (i, other) in &others {
@@ -160,17 +160,12 @@ async fn servers_that_end_leave_no_entry_in_the_survivors_tables() {
     }
     // A watcher's end removes its monitors from the target at once; the links go
     // as the survivor handles the exit signals.
-    assert!(
-        gensrv::process_info(survivor.pid())
-            .unwrap()
-            .monitored_by
-            .is_empty()
-    );
+    assert!(info(survivor.pid()).monitored_by.is_empty());
     let (_, exits) = until_heard(&survivor, 0, MANY).await;
     assert_eq!(exits.len(), MANY);
-    let info = gensrv::process_info(survivor.pid()).unwrap();
-    assert!(info.links.is_empty(), "{info:?}");
-    assert!(info.monitored_by.is_empty(), "{info:?}");
+    let after = info(survivor.pid());
+    assert!(after.links.is_empty(), "{after:?}");
+    assert!(after.monitored_by.is_empty(), "{after:?}");
     for (_, other) in &others {
         assert_eq!(gensrv::process_info(other.pid()), None);
         assert!(!gensrv::processes().contains(&other.pid()));
