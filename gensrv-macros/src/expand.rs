@@ -152,6 +152,50 @@ impl Gen<'_> {
         );
         let whereis_doc =
             format!("The handle of the `{name}` server registered as `name`, if one is running.");
+        let arg_ty = match (init, start_arg) {
+            (None, _) => quote!(Self),
+            (Some(_), None) => quote!(()),
+            (Some(_), Some(arg)) => arg.pat_type.ty.to_token_stream(),
+        };
+        let child_param = match (init, start_arg) {
+            (Some(_), None) => quote!(),
+            (None, _) => quote!(state: A),
+            (Some(_), Some(_)) => quote!(arg: A),
+        };
+        let child_arg = match (init, start_arg) {
+            (Some(_), None) => quote!(()),
+            (None, _) => quote!(state),
+            (Some(_), Some(_)) => quote!(arg),
+        };
+        let child_spec_doc = format!(
+            "How a supervisor starts a `{name}` server: a [`ChildSpec`](::gensrv::supervisor::ChildSpec) \
+             with id `\"{name}\"`, that gives each start (and restart) a clone of its argument. \
+             {what}"
+        );
+        let child_spec = if child_param.is_empty() {
+            quote! {
+                #[doc = #child_spec_doc]
+                #vis fn child_spec() -> ::gensrv::supervisor::ChildSpec {
+                    ::gensrv::supervisor::ChildSpec::__new::<Self, ()>(()).id(#name)
+                }
+            }
+        } else {
+            // Generic over the argument, so that `Clone` is required only where
+            // `child_spec` is used, not of every server's argument.
+            quote! {
+                #[doc = #child_spec_doc]
+                #vis fn child_spec<A>(#child_param) -> ::gensrv::supervisor::ChildSpec
+                where
+                    A: ::gensrv::__private::Is<#arg_ty>
+                        + ::core::clone::Clone
+                        + ::core::marker::Send
+                        + 'static,
+                {
+                    ::gensrv::supervisor::ChildSpec::__new::<Self, A>(#child_arg).id(#name)
+                }
+            }
+        };
+
         quote! {
             #[allow(dead_code, unreachable_pub)]
             impl #impl_generics #self_ty #where_send {
@@ -167,6 +211,8 @@ impl Gen<'_> {
                         ::core::convert::From::from,
                     )
                 }
+
+                #child_spec
             }
         }
     }

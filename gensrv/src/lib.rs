@@ -153,6 +153,9 @@
 )]
 #![forbid(unsafe_code)]
 
+// The supervisors are written with `#[gen_server]`, whose code names `::gensrv`.
+extern crate self as gensrv;
+
 pub mod call;
 pub mod context;
 pub mod error;
@@ -164,6 +167,7 @@ pub mod server;
 pub mod server_ref;
 pub mod signal;
 pub mod start;
+pub mod supervisor;
 
 mod mailbox;
 mod process;
@@ -191,6 +195,8 @@ pub use crate::server_ref::{ServerRef, Stop};
 pub use crate::signal::{Down, Exit, MonitorRef, Timeout, TimerRef};
 #[doc(inline)]
 pub use crate::start::Start;
+#[doc(inline)]
+pub use crate::supervisor::ChildSpec;
 
 /// Turns an inherent `impl` block into a server process with a typed client handle.
 ///
@@ -327,6 +333,19 @@ pub mod __private {
             return Ok(u.take().expect("just filled"));
         }
         Err(slot.expect("untouched"))
+    }
+
+    /// `Self` is a `T`: with a single impl, it infers `A = T` for a parameter
+    /// `A: Is<T>` (even from a literal), while bounds on `A` are checked only
+    /// where the function is used.
+    pub trait Is<T> {
+        fn into_is(self) -> T;
+    }
+
+    impl<T> Is<T> for T {
+        fn into_is(self) -> T {
+            self
+        }
     }
 
     /// Fails to compile, at the type, if `T` is not `Send`.

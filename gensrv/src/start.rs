@@ -94,8 +94,13 @@ impl<S: GenServer> Start<S> {
     /// fails, `start` returns the error *and* the starter gets the exit signal, which
     /// ends it unless it traps exits (supervisors do). An init timeout unlinks
     /// before it kills.
-    pub fn link<P: GenServer>(mut self, ctx: &Context<P>) -> Self {
-        self.parent = Some(ctx.process());
+    pub fn link<P: GenServer>(self, ctx: &Context<P>) -> Self {
+        self.link_to(ctx.process())
+    }
+
+    /// [`link`](Start::link), to a process of any type.
+    pub(crate) fn link_to(mut self, parent: Arc<dyn AnyProcess>) -> Self {
+        self.parent = Some(parent);
         self
     }
 

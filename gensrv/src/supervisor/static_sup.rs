@@ -1,0 +1,247 @@
+//! [`Supervisor`]: a fixed set of children, restarted by a strategy.
+
+use std::sync::Arc;
+
+use super::child::{self, Child, Intensity};
+use super::spec::Restart;
+use super::{ChildCount, ChildError, ChildInfo, ChildSpec, Strategy};
+use crate::process::AnyProcess;
+use crate::{Context, Exit, ExitReason, Pid, gen_server};
+
+/// A supervisor (OTP's `supervisor`): a server that starts its children in order,
+/// links them to itself, restarts them by its [`Strategy`] and their
+/// [`Restart`] type when they end, and stops them in reverse order when it stops.
+///
+/// Build one with [`Supervisor::new`] and the builder methods, then start it with
+/// `Supervisor::start(sup)` (name it, link it, or put it under another supervisor
+/// with `Supervisor::child_spec(sup)`, like any server). Its handle,
+/// [`SupervisorRef`], inspects and changes its children at run time.
+///
+/// If more than `max_restarts` restarts happen within `max_seconds` (OTP's
+/// defaults: 3 in 5), the supervisor gives up: it stops its children and ends with
+/// reason [`Shutdown`](ExitReason::Shutdown), which its own supervisor, if any,
+/// sees as a failure to handle. Each restart is logged through `tracing` with the
+/// child's id, its reason and the restart count.
+///
+/// See the [module docs](super) for an example.
+#[derive(Clone, Debug)]
+pub struct Supervisor {
+    strategy: Strategy,
+    intensity: Intensity,
+    children: Vec<Child>,
+}
+
+impl Supervisor {
+    /// A supervisor with this strategy, OTP's default intensity, and no children.
+    pub fn new(strategy: Strategy) -> Self {
+        Supervisor {
+            strategy,
+            intensity: Intensity::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Adds a child, started after those added before it.
+    pub fn child(mut self, spec: ChildSpec) -> Self {
+        self.children.push(Child::new(spec));
+        self
+    }
+
+    /// The most restarts allowed within `max_seconds` (default 3).
+    pub fn max_restarts(mut self, max_restarts: u32) -> Self {
+        self.intensity.max_restarts = max_restarts;
+        self
+    }
+
+    /// The window of the restart limit, in seconds (default 5).
+    pub fn max_seconds(mut self, max_seconds: u64) -> Self {
+        self.intensity.max_seconds = max_seconds;
+        self
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        self.children.iter().position(|c| c.spec.get_id() == id)
+    }
+
+    /// Restarts after the child at `at` ended with `reason`, as the strategy says.
+    async fn restart(&mut self, at: usize, reason: ExitReason, ctx: &mut Context<Self>) {
+        let me = ctx.process();
+        let first = match self.strategy {
+            Strategy::OneForOne => at,
+            Strategy::OneForAll => 0,
+            Strategy::RestForOne => at,
+        };
+        let last = match self.strategy {
+            Strategy::OneForOne => at,
+            Strategy::OneForAll | Strategy::RestForOne => self.children.len() - 1,
+        };
+        // The others of the group go first, last started first.
+        child::stop_all(&mut self.children[first..=last], &me).await;
+        // A temporary child is never restarted, not even with its group.
+        let mut ids = Vec::new();
+        let mut i = first;
+        for _ in first..=last {
+            if i != at && self.children[i].spec.get_restart() == Restart::Temporary {
+                self.children.remove(i);
+            } else {
+                ids.push(self.children[i].spec.get_id().to_string());
+                i += 1;
+            }
+        }
+        let mut reason = reason;
+        for id in ids {
+            loop {
+                if !self.intensity.allow() {
+                    tracing::error!(
+                        supervisor = %ctx.pid(),
+                        child = %id,
+                        %reason,
+                        restarts = self.intensity.recent() - 1,
+                        "too many restarts; the supervisor gives up"
+                    );
+                    ctx.stop(ExitReason::Shutdown);
+                    return;
+                }
+                tracing::warn!(
+                    supervisor = %ctx.pid(),
+                    child = %id,
+                    %reason,
+                    restarts = self.intensity.recent(),
+                    "restarting child"
+                );
+                let Some(i) = self.position(&id) else { break };
+                match self.children[i].start(&me).await {
+                    Ok(_) => break,
+                    // OTP tries again; each attempt counts against the limit.
+                    Err(ChildError::Start(error)) => reason = start_failure(&error),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+/// The reason a failed start stands for, in the log and in further attempts.
+pub(crate) fn start_failure(error: &crate::StartError) -> ExitReason {
+    match error {
+        crate::StartError::Init(reason) => reason.clone(),
+        other => ExitReason::Error(other.to_string()),
+    }
+}
+
+#[gen_server(vis = pub)]
+impl Supervisor {
+    /// Starts the children in order; if one fails to start, stops those started
+    /// (in reverse order) and fails.
+    #[init]
+    async fn init(mut sup: Supervisor, ctx: &mut Context<Self>) -> Result<Self, String> {
+        ctx.trap_exit(true);
+        let me: Arc<dyn AnyProcess> = ctx.process();
+        for i in 0..sup.children.len() {
+            if let Err(error) = sup.children[i].start(&me).await {
+                let id = sup.children[i].spec.get_id().to_string();
+                child::stop_all(&mut sup.children[..i], &me).await;
+                return Err(format!("child `{id}` failed to start: {error}"));
+            }
+        }
+        Ok(sup)
+    }
+
+    /// The children, in start order (OTP's `which_children/1`).
+    #[call]
+    fn which_children(&self) -> Vec<ChildInfo> {
+        self.children.iter().map(Child::info).collect()
+    }
+
+    /// The children, counted (OTP's `count_children/1`).
+    #[call]
+    fn count_children(&self) -> ChildCount {
+        child::count(&self.children)
+    }
+
+    /// Stops the child `id` as its spec says, and keeps its spec (OTP's
+    /// `terminate_child/2`); a temporary child's spec is removed.
+    #[call]
+    async fn terminate_child(
+        &mut self,
+        id: String,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), ChildError> {
+        let i = self.position(&id).ok_or(ChildError::NotFound)?;
+        self.children[i].stop(&ctx.process()).await;
+        if self.children[i].spec.get_restart() == Restart::Temporary {
+            self.children.remove(i);
+        }
+        Ok(())
+    }
+
+    /// Starts again the child `id`, which must not be running (OTP's
+    /// `restart_child/2`); its pid, `None` if its init ignored the start.
+    #[call]
+    async fn restart_child(
+        &mut self,
+        id: String,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<Pid>, ChildError> {
+        let i = self.position(&id).ok_or(ChildError::NotFound)?;
+        if self.children[i].running.is_some() {
+            return Err(ChildError::Running);
+        }
+        self.children[i].start(&ctx.process()).await
+    }
+
+    /// Forgets the spec of the child `id`, which must not be running (OTP's
+    /// `delete_child/2`).
+    #[call]
+    fn delete_child(&mut self, id: String) -> Result<(), ChildError> {
+        let i = self.position(&id).ok_or(ChildError::NotFound)?;
+        if self.children[i].running.is_some() {
+            return Err(ChildError::Running);
+        }
+        self.children.remove(i);
+        Ok(())
+    }
+
+    /// Adds a child spec and starts it, after the others (OTP's `start_child/2`);
+    /// its pid, `None` if its init ignored the start. A spec that fails to start is
+    /// not kept.
+    #[call]
+    async fn start_child(
+        &mut self,
+        spec: ChildSpec,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<Pid>, ChildError> {
+        if let Some(i) = self.position(spec.get_id()) {
+            return Err(match self.children[i].pid() {
+                Some(pid) => ChildError::AlreadyStarted(pid),
+                None => ChildError::AlreadyPresent,
+            });
+        }
+        let mut child = Child::new(spec);
+        let pid = child.start(&ctx.process()).await?;
+        self.children.push(child);
+        Ok(pid)
+    }
+
+    /// A linked process ended: a child, to restart or not; anything else is
+    /// ignored, as by OTP's supervisor.
+    #[info]
+    async fn exit(&mut self, exit: Exit, ctx: &mut Context<Self>) {
+        let Some(i) = self.children.iter().position(|c| c.pid() == Some(exit.pid)) else {
+            return;
+        };
+        self.children[i].running = None;
+        let restart = self.children[i].spec.get_restart();
+        if restart.restarts_after(&exit.reason) {
+            self.restart(i, exit.reason, ctx).await;
+        } else if restart == Restart::Temporary {
+            self.children.remove(i);
+        }
+    }
+
+    /// Stops the children, last started first.
+    #[terminate]
+    async fn terminate(&mut self, ctx: &mut Context<Self>) {
+        child::stop_all(&mut self.children, &ctx.process()).await;
+    }
+}
