@@ -57,6 +57,14 @@ impl<S: GenServer> ServerRef<S> {
         registry::whereis_typed(name)
     }
 
+    /// The handle of the running server `pid`, if it is an `S`: how to get a
+    /// typed handle for a child a supervisor started, e.g.
+    /// `ServerRef::<Bucket>::from_pid(pid).map(BucketRef::from)`.
+    pub fn from_pid(pid: Pid) -> Option<Self> {
+        let process = registry::by_pid(pid)?.into_any().downcast().ok()?;
+        Some(ServerRef::from_process(process))
+    }
+
     /// The server's pid.
     pub fn pid(&self) -> Pid {
         self.process.core.pid()

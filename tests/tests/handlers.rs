@@ -533,3 +533,13 @@ async fn a_zero_timeout_from_init_comes_before_a_call_sent_after_start() {
     }
     assert_eq!(fired, 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pid_gives_a_typed_handle_only_for_its_own_type() {
+    let forms = Forms::start(1).await.unwrap();
+    let found = gensrv::ServerRef::<Forms>::from_pid(forms.pid()).map(FormsRef::from);
+    assert_eq!(found, Some(forms.clone()));
+    assert!(gensrv::ServerRef::<Deaf>::from_pid(forms.pid()).is_none());
+    forms.stop().await.unwrap();
+    assert!(gensrv::ServerRef::<Forms>::from_pid(forms.pid()).is_none());
+}
