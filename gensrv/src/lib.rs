@@ -130,6 +130,14 @@
 //! # }
 //! ```
 //!
+//! # Supervision trees
+//!
+//! A [`Supervisor`](supervisor::Supervisor) starts servers as its children, from
+//! the [`ChildSpec`] each generates (`Foo::child_spec(arg)`), restarts them when
+//! they end as their restart type and its strategy say, and gives up (ending
+//! itself) after too many restarts; supervisors nest into trees. See
+//! [`supervisor`].
+//!
 //! # Map of the crate
 //!
 //! - [`gen_server`]: the attribute, and what it generates.
@@ -141,6 +149,8 @@
 //!   timeouts, monitors, links, timers.
 //! - [`signal`]: the runtime's info messages ([`Down`], [`Exit`], [`Timeout`]) and
 //!   the references that name monitors and timers.
+//! - [`supervisor`]: supervision trees: [`Supervisor`](supervisor::Supervisor),
+//!   [`DynamicSupervisor`](supervisor::DynamicSupervisor), [`ChildSpec`].
 //! - [`registry`]: process-wide names ([`whereis`]).
 //! - [`info`]: introspection ([`processes`], [`process_info`]).
 //! - [`pid`], [`exit`], [`error`]: [`Pid`] and [`AsProcess`], [`ExitReason`], and
