@@ -57,8 +57,17 @@ pub(crate) struct Args {
     /// `vis = pub(crate)`: the visibility of the generated items (default `pub`;
     /// see `expand::Gen::handle` for why that is safe).
     pub(crate) vis: Option<Visibility>,
+    /// `send_checks = false`: no `T: Send + 'static` checks in the generated
+    /// items' where clauses (cleaner docs, less precise errors).
+    pub(crate) send_checks: Option<syn::LitBool>,
     /// Anything else, kept for validation to reject.
     pub(crate) unknown: Vec<proc_macro2::TokenStream>,
+}
+
+impl Args {
+    pub(crate) fn send_checks(&self) -> bool {
+        self.send_checks.as_ref().is_none_or(|checks| checks.value)
+    }
 }
 
 impl Parse for Args {
@@ -66,12 +75,19 @@ impl Parse for Args {
         let mut args = Args::default();
         while !input.is_empty() {
             let fork = input.fork();
-            let is_vis =
-                fork.parse::<syn::Ident>().is_ok_and(|i| i == "vis") && fork.peek(Token![=]);
-            if is_vis {
+            let key = fork
+                .parse::<syn::Ident>()
+                .ok()
+                .filter(|_| fork.peek(Token![=]));
+            let key = key.map(|k| k.to_string());
+            if key.as_deref() == Some("vis") {
                 input.parse::<syn::Ident>()?;
                 input.parse::<Token![=]>()?;
                 args.vis = Some(input.parse()?);
+            } else if key.as_deref() == Some("send_checks") && fork.peek2(syn::LitBool) {
+                input.parse::<syn::Ident>()?;
+                input.parse::<Token![=]>()?;
+                args.send_checks = Some(input.parse()?);
             } else {
                 // One argument: everything up to the next top-level comma.
                 let mut tokens = proc_macro2::TokenStream::new();

@@ -58,6 +58,7 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
         cast: format_ident!("{}Cast", ident),
         info: format_ident!("{}Info", ident),
         vis: args.vis.clone().unwrap_or_else(|| syn::parse_quote!(pub)),
+        send_checks: args.send_checks(),
     };
     let cleaned = crate::fallback::strip_markers(item);
     let assoc = server_gen.associated_fns();
@@ -85,6 +86,7 @@ struct Gen<'a> {
     cast: Ident,
     info: Ident,
     vis: Visibility,
+    send_checks: bool,
 }
 
 /// One field of a message variant, and the handler argument it comes from.
@@ -762,6 +764,10 @@ impl Gen<'_> {
     /// Every generated item carries it: a type that is neither then fails only
     /// there, at the type, instead of deep inside the runtime's bounds.
     fn where_send(&self) -> TokenStream {
+        if !self.send_checks {
+            let where_clause = &self.item.generics.where_clause;
+            return quote!(#where_clause);
+        }
         let mut predicates: Vec<TokenStream> = self
             .item
             .generics

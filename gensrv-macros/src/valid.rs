@@ -29,7 +29,7 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
     for unknown in &args.unknown {
         errors.push(
             unknown,
-            "unknown argument to #[gen_server]; the one argument it takes is `vis = <visibility>`",
+            "unknown argument to #[gen_server]; it takes `vis = <visibility>` and `send_checks = <bool>`",
         );
     }
     check_impl(server, &mut errors);

@@ -315,6 +315,14 @@ pub use crate::supervisor::ChildSpec;
 /// only way its impls name it (the macro cannot see the struct's own visibility).
 /// `#[gen_server(vis = pub(crate))]` gives them another visibility.
 ///
+/// # Send checks
+///
+/// Everything a server holds or receives crosses to its task, so it must be
+/// `Send + 'static`. The generated items check this in their `where` clauses, type
+/// by type, so that a type that is not `Send` fails with one error, at that type.
+/// `#[gen_server(send_checks = false)]` leaves the checks out, for cleaner
+/// generated docs; such a type then fails inside the generated code instead.
+///
 /// # Mistakes
 ///
 /// A misuse is a compile error at the token that is wrong (a `self` by value, a

@@ -84,7 +84,8 @@ impl DynamicSupervisor {
     }
 }
 
-#[gen_server(vis = pub)]
+// Its types are known to be `Send`: no checks to clutter the handle's docs.
+#[gen_server(vis = pub, send_checks = false)]
 impl DynamicSupervisor {
     #[init]
     fn init(sup: DynamicSupervisor, ctx: &mut Context<Self>) -> Self {

@@ -129,7 +129,8 @@ pub(crate) fn start_failure(error: &crate::StartError) -> ExitReason {
     }
 }
 
-#[gen_server(vis = pub)]
+// Its types are known to be `Send`: no checks to clutter the handle's docs.
+#[gen_server(vis = pub, send_checks = false)]
 impl Supervisor {
     /// Starts the children in order; if one fails to start, stops those started
     /// (in reverse order) and fails.
