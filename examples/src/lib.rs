@@ -1,7 +1,10 @@
 //! Runnable gensrv programs: `cargo run --example kv` (and `stack`, `worker`,
-//! `ping_pong`), and the two helpers their transcripts share.
+//! `ping_pong`), the helpers their transcripts share, and the [`kv`] server
+//! itself, a library so that the tests can start it.
 
 use std::fmt::{Debug, Display};
+
+pub mod kv;
 
 /// Prints an outcome as Erlang's shell would, with an error's meaning next to it.
 pub fn print_result<T: Debug, E: Debug + Display>(result: &Result<T, E>) {

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::{Notify, mpsc};
@@ -29,6 +29,8 @@ pub(crate) struct ProcessCore {
     parent: Option<Pid>,
     relations: Mutex<Relations>,
     status: AtomicU8,
+    /// `kill` was called: the loop handles no further message.
+    killed: AtomicBool,
     exit_reason: OnceLock<ExitReason>,
     exit_notify: Notify,
     abort: Mutex<AbortSlot>,
@@ -92,6 +94,7 @@ impl ProcessCore {
             parent,
             relations: Mutex::default(),
             status: AtomicU8::new(RUNNING),
+            killed: AtomicBool::new(false),
             exit_reason: OnceLock::new(),
             exit_notify: Notify::new(),
             abort: Mutex::new(AbortSlot::NotYet),
@@ -210,6 +213,11 @@ impl ProcessCore {
         self.status.load(Ordering::Acquire) == RUNNING
     }
 
+    /// Whether `kill` was called.
+    pub(crate) fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn has_exited(&self) -> bool {
         self.status.load(Ordering::Acquire) == EXITED
     }
@@ -236,6 +244,7 @@ impl ProcessCore {
         if self.has_exited() {
             return;
         }
+        self.killed.store(true, Ordering::Release);
         self.begin_exit();
         let mut slot = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
         match &*slot {

@@ -16,7 +16,7 @@ use crate::{Context, Exit, ExitReason, GenServer, Init, ServerRef, StartError};
 
 pub(crate) async fn run<S: GenServer>(
     process: Arc<Process<S>>,
-    mut inbox: mpsc::UnboundedReceiver<Envelope<S>>,
+    inbox: mpsc::UnboundedReceiver<Envelope<S>>,
     arg: S::Arg,
     ack: oneshot::Sender<Result<(), StartError>>,
 ) {
@@ -26,6 +26,11 @@ pub(crate) async fn run<S: GenServer>(
         process: process.clone(),
         reason: None,
     };
+    // Moved into a local declared after the guard: an async fn's parameters are
+    // dropped after its locals, so the parameter itself would close the mailbox
+    // only after a killed server's end is published, and a send in between would
+    // succeed on a server that has ended.
+    let mut inbox = inbox;
     let mut ctx = Context::new(ServerRef::from_process(process.clone()));
 
     let mut state = match catch_panic(S::init(arg, &mut ctx)).await {
@@ -123,6 +128,14 @@ async fn serve<S: GenServer>(
         } else {
             continue;
         };
+        if core.is_killed() {
+            // Killed while this task was running: the abort takes effect only when
+            // the task yields, and a ready mailbox does not yield. No message is
+            // handled after `kill`; this one, and those behind it, are dropped
+            // with the task (waiting here for the abort), and their callers get
+            // `Exited(Killed)`.
+            return std::future::pending().await;
+        }
         // Dispatched here rather than in a function of its own: one async layer
         // (and one copy of every message) less.
         match envelope {

@@ -233,6 +233,44 @@ async fn a_call_to_a_server_killed_while_handling_it_fails_at_once() {
     );
 }
 
+/// Does synchronous work, which holds its task on its thread.
+struct Busy;
+
+#[gen_server]
+impl Busy {
+    #[cast]
+    fn work(&mut self, time: Duration) {
+        std::thread::sleep(time);
+    }
+
+    #[call]
+    fn ping(&self) -> u32 {
+        1
+    }
+}
+
+// Semantic 2, and `kill`'s "at once": a server killed while its task runs (here
+// in a blocking handler, which nothing can interrupt) handles no message after
+// that handler, not even one already waiting: a ready mailbox does not make the
+// task yield, which is where the abort takes effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_while_running_handles_no_further_message() {
+    let server = Busy::start(Busy).await.unwrap();
+    server.work(Duration::from_millis(100)).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let queued = server.ping().send();
+    server.kill();
+    let after = server.ping().send();
+    assert_eq!(
+        within(2, queued).await,
+        Err(CallError::Exited(ExitReason::Killed))
+    );
+    assert_eq!(
+        within(2, after).await,
+        Err(CallError::Exited(ExitReason::Killed))
+    );
+}
+
 // Semantic 2: a deferred reply kept in the state when the server stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_call_fails_when_its_server_stops() {

@@ -19,9 +19,17 @@ use crate::{Context, Exit, ExitReason, Pid, gen_server};
 ///
 /// If more than `max_restarts` restarts happen within `max_seconds` (OTP's
 /// defaults: 3 in 5), the supervisor gives up: it stops its children and ends with
-/// reason [`Shutdown`](ExitReason::Shutdown), which its own supervisor, if any,
-/// sees as a failure to handle. Each restart is logged through `tracing` with the
-/// child's id, its reason and the restart count.
+/// reason [`Shutdown`](ExitReason::Shutdown). Its own supervisor, if any, restarts
+/// it if its spec is `Permanent` (the default); as in OTP, a `Transient` spec
+/// takes `Shutdown` for a normal end. Each restart is logged through `tracing`
+/// with the child's id, its reason and the restart count. If a start fails during
+/// a group restart (one for all, rest for one), the attempt counts as another
+/// restart and goes on from the child that failed.
+///
+/// The operations on [`SupervisorRef`] that stop a child wait for it as long as
+/// its [`Shutdown`](super::Shutdown) says, which may be longer than a call's
+/// default 5 s timeout (OTP's supervisor calls wait forever): give them a longer
+/// one with [`Call::timeout`](crate::Call::timeout).
 ///
 /// See the [module docs](super) for an example.
 #[derive(Clone, Debug)]
@@ -41,7 +49,9 @@ impl Supervisor {
         }
     }
 
-    /// Adds a child, started after those added before it.
+    /// Adds a child, started after those added before it. Ids must differ (give
+    /// two children of one type their own with [`ChildSpec::id`]); the start fails
+    /// otherwise.
     pub fn child(mut self, spec: ChildSpec) -> Self {
         self.children.push(Child::new(spec));
         self
@@ -75,47 +85,58 @@ impl Supervisor {
             Strategy::OneForOne => at,
             Strategy::OneForAll | Strategy::RestForOne => self.children.len() - 1,
         };
+        let ended = self.children[at].spec.get_id().to_string();
         // The others of the group go first, last started first.
         child::stop_all(&mut self.children[first..=last], &me).await;
-        // A temporary child is never restarted, not even with its group.
+        // A temporary child is never restarted, not even with its group. (The one
+        // that ended is not temporary, or it would not be restarted at all.)
         let mut ids = Vec::new();
         let mut i = first;
         for _ in first..=last {
-            if i != at && self.children[i].spec.get_restart() == Restart::Temporary {
+            if self.children[i].spec.get_restart() == Restart::Temporary {
                 self.children.remove(i);
             } else {
                 ids.push(self.children[i].spec.get_id().to_string());
                 i += 1;
             }
         }
+        // The restart of the group counts once against the limit, as in OTP; so
+        // does each further attempt after a start failed (OTP tries again), which
+        // goes on from the child that failed.
+        let mut id = ended;
+        let mut ids = ids.into_iter().peekable();
         let mut reason = reason;
-        for id in ids {
-            loop {
-                if !self.intensity.allow() {
-                    tracing::error!(
-                        supervisor = %ctx.pid(),
-                        child = %id,
-                        %reason,
-                        restarts = self.intensity.recent() - 1,
-                        "too many restarts; the supervisor gives up"
-                    );
-                    ctx.stop(ExitReason::Shutdown);
-                    return;
-                }
-                tracing::warn!(
+        loop {
+            if !self.intensity.allow() {
+                tracing::error!(
                     supervisor = %ctx.pid(),
                     child = %id,
                     %reason,
-                    restarts = self.intensity.recent(),
-                    "restarting child"
+                    restarts = self.intensity.recent() - 1,
+                    "too many restarts; the supervisor gives up"
                 );
-                let Some(i) = self.position(&id) else { break };
-                match self.children[i].start(&me).await {
-                    Ok(_) => break,
-                    // OTP tries again; each attempt counts against the limit.
-                    Err(ChildError::Start(error)) => reason = start_failure(&error),
-                    Err(_) => break,
+                ctx.stop(ExitReason::Shutdown);
+                return;
+            }
+            tracing::warn!(
+                supervisor = %ctx.pid(),
+                child = %id,
+                %reason,
+                restarts = self.intensity.recent(),
+                "restarting child"
+            );
+            while let Some(next) = ids.peek() {
+                if let Some(i) = self.position(next) {
+                    if let Err(ChildError::Start(error)) = self.children[i].start(&me).await {
+                        reason = start_failure(&error);
+                        id = next.clone();
+                        break;
+                    }
                 }
+                ids.next();
+            }
+            if ids.peek().is_none() {
+                return;
             }
         }
     }
@@ -133,10 +154,18 @@ pub(crate) fn start_failure(error: &crate::StartError) -> ExitReason {
 #[gen_server(vis = pub, send_checks = false)]
 impl Supervisor {
     /// Starts the children in order; if one fails to start, stops those started
-    /// (in reverse order) and fails.
+    /// (in reverse order) and fails. Fails at once if two children share an id.
     #[init]
     async fn init(mut sup: Supervisor, ctx: &mut Context<Self>) -> Result<Self, String> {
         ctx.trap_exit(true);
+        // Ids name the children in every operation and restart: as OTP's
+        // `duplicate_child_name`, two alike are an error, before anything starts.
+        for (i, child) in sup.children.iter().enumerate() {
+            let id = child.spec.get_id();
+            if sup.children[..i].iter().any(|c| c.spec.get_id() == id) {
+                return Err(format!("duplicate child id `{id}`"));
+            }
+        }
         let me: Arc<dyn AnyProcess> = ctx.process();
         for i in 0..sup.children.len() {
             if let Err(error) = sup.children[i].start(&me).await {
@@ -145,6 +174,9 @@ impl Supervisor {
                 return Err(format!("child `{id}` failed to start: {error}"));
             }
         }
+        // As OTP: a temporary child whose init ignored the start is not kept.
+        sup.children
+            .retain(|c| c.running.is_some() || c.spec.get_restart() != Restart::Temporary);
         Ok(sup)
     }
 
@@ -205,7 +237,7 @@ impl Supervisor {
 
     /// Adds a child spec and starts it, after the others (OTP's `start_child/2`);
     /// its pid, `None` if its init ignored the start. A spec that fails to start is
-    /// not kept.
+    /// not kept, nor is a temporary one whose init ignored the start.
     #[call]
     async fn start_child(
         &mut self,
@@ -220,7 +252,9 @@ impl Supervisor {
         }
         let mut child = Child::new(spec);
         let pid = child.start(&ctx.process()).await?;
-        self.children.push(child);
+        if pid.is_some() || child.spec.get_restart() != Restart::Temporary {
+            self.children.push(child);
+        }
         Ok(pid)
     }
 
