@@ -616,3 +616,21 @@ async fn a_linked_start_that_outlives_its_parent_ends_the_child_with_noproc() {
     let child = within(5, start).await.unwrap();
     assert_eq!(within(5, child.exited()).await, ExitReason::NoProc);
 }
+
+/// Starts a child with DESIGN.md's spelling, `.link(&ctx)`.
+struct Spelling;
+
+#[gen_server]
+impl Spelling {
+    #[call]
+    async fn start_linked(&self, ctx: &mut Context<Self>) -> Result<LonelyRef, StartError> {
+        Lonely::start().link(&ctx).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_link_takes_the_context_as_design_spells_it() {
+    let parent = within(5, Spelling::start(Spelling)).await.unwrap();
+    let child = within(5, parent.start_linked()).await.unwrap().unwrap();
+    assert_eq!(info(child.pid()).parent, Some(parent.pid()));
+}
