@@ -146,9 +146,8 @@ impl Intensity {
         }
     }
 
-    /// Records a restart; false if it is one too many, and the supervisor must
-    /// give up.
-    pub(crate) fn allow(&mut self) -> bool {
+    /// Records a restart; false if it is one too many.
+    fn allow(&mut self) -> bool {
         let now = Instant::now();
         let period = Duration::from_secs(self.max_seconds);
         while self
@@ -162,8 +161,23 @@ impl Intensity {
         self.restarts.len() <= self.max_restarts as usize
     }
 
-    /// The restarts within the current window.
-    pub(crate) fn recent(&self) -> usize {
-        self.restarts.len()
+    /// Records and logs the restart of child `id` of `supervisor`, which ended
+    /// with `reason`; false, logged as such, if it is one too many and the
+    /// supervisor must give up (with reason `Shutdown`, after its children).
+    pub(crate) fn restart(&mut self, supervisor: Pid, id: &str, reason: &ExitReason) -> bool {
+        let allowed = self.allow();
+        let restarts = self.restarts.len();
+        if allowed {
+            tracing::warn!(%supervisor, child = %id, %reason, restarts, "restarting child");
+        } else {
+            tracing::error!(
+                %supervisor,
+                child = %id,
+                %reason,
+                restarts = restarts - 1,
+                "too many restarts; the supervisor gives up"
+            );
+        }
+        allowed
     }
 }

@@ -155,24 +155,10 @@ impl DynamicSupervisor {
         let id = child.spec.get_id().to_string();
         let mut reason = exit.reason;
         loop {
-            if !self.intensity.allow() {
-                tracing::error!(
-                    supervisor = %ctx.pid(),
-                    child = %id,
-                    %reason,
-                    restarts = self.intensity.recent() - 1,
-                    "too many restarts; the supervisor gives up"
-                );
+            if !self.intensity.restart(ctx.pid(), &id, &reason) {
                 ctx.stop(ExitReason::Shutdown);
                 return;
             }
-            tracing::warn!(
-                supervisor = %ctx.pid(),
-                child = %id,
-                %reason,
-                restarts = self.intensity.recent(),
-                "restarting child"
-            );
             match child.start(&me).await {
                 Ok(Some(_)) => {
                     self.children.insert(i.min(self.children.len()), child);

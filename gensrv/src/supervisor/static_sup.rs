@@ -107,24 +107,10 @@ impl Supervisor {
         let mut ids = ids.into_iter().peekable();
         let mut reason = reason;
         loop {
-            if !self.intensity.allow() {
-                tracing::error!(
-                    supervisor = %ctx.pid(),
-                    child = %id,
-                    %reason,
-                    restarts = self.intensity.recent() - 1,
-                    "too many restarts; the supervisor gives up"
-                );
+            if !self.intensity.restart(ctx.pid(), &id, &reason) {
                 ctx.stop(ExitReason::Shutdown);
                 return;
             }
-            tracing::warn!(
-                supervisor = %ctx.pid(),
-                child = %id,
-                %reason,
-                restarts = self.intensity.recent(),
-                "restarting child"
-            );
             while let Some(next) = ids.peek() {
                 if let Some(i) = self.position(next) {
                     if let Err(ChildError::Start(error)) = self.children[i].start(&me).await {
