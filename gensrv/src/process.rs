@@ -223,8 +223,9 @@ impl ProcessCore {
     }
 
     /// Marks the process as ending. Must happen before anything that drops a queued
-    /// request, so that a caller whose reply channel closes knows to wait for the
-    /// exit reason instead of reporting `NoReply`.
+    /// request: a `ReplyTo` dropped on the task of an ending process is kept, and
+    /// failed with the exit reason (see `orphan_reply`), rather than closed, which
+    /// its caller would take for `NoReply`.
     pub(crate) fn begin_exit(&self) {
         let _ = self
             .status

@@ -207,8 +207,8 @@ impl<S: GenServer> ExitGuard<S> {
 impl<S: GenServer> Drop for ExitGuard<S> {
     fn drop(&mut self) {
         if !self.process.core().has_exited() {
-            // No reason recorded: the task was aborted, by `kill` or by the
-            // runtime shutting down.
+            // No reason recorded means the task did not get to the end of `run`: it
+            // was aborted, by `kill` or by the runtime shutting down.
             let reason = self.reason.take().unwrap_or(ExitReason::Killed);
             self.process.core().finish(reason);
         }
@@ -237,8 +237,8 @@ impl<F: Future> Future for CatchUnwind<F> {
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
                 // The server is going down. Say so before the handler's future, and
-                // any ReplyTo it holds, is dropped: its caller must wait for the
-                // reason rather than conclude the reply was dropped.
+                // any ReplyTo it holds, is dropped: such a ReplyTo is then failed
+                // with the exit reason, not taken for one dropped on purpose.
                 process::current_is_panicking();
                 Poll::Ready(Err(panic_message(payload)))
             }
