@@ -60,7 +60,7 @@ use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
 use crate::process::{self, AnyProcess};
-use crate::{CallError, ExitReason};
+use crate::{CallError, ExitReason, Pid};
 
 /// The default call timeout, as OTP's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,11 +75,14 @@ pub struct Call<R> {
     timeout: Duration,
 }
 
-/// The caller's end of a call: the reply, or the reason the server ended.
-type Reply<R> = Result<R, ExitReason>;
+/// The caller's end of a call: the reply, or the server on whose task the reply
+/// was dropped as it ended, and its exit reason.
+type Reply<R> = Result<R, (Pid, ExitReason)>;
 
 struct Waiting<R> {
     reply: oneshot::Receiver<Reply<R>>,
+    /// The server called.
+    pid: Pid,
     /// The server, for a deferred call only: its reply may outlive it elsewhere.
     server: Option<Arc<dyn AnyProcess>>,
 }
@@ -87,10 +90,11 @@ struct Waiting<R> {
 impl<R> Call<R> {
     pub(crate) fn sent(
         reply: oneshot::Receiver<Reply<R>>,
+        pid: Pid,
         server: Option<Arc<dyn AnyProcess>>,
     ) -> Self {
         Call {
-            outcome: Ok(Waiting { reply, server }),
+            outcome: Ok(Waiting { reply, pid, server }),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -177,7 +181,12 @@ impl<R> Future for PendingReply<R> {
         match Pin::new(&mut waiting.reply).poll(cx) {
             Poll::Ready(Ok(Ok(reply))) => return Poll::Ready(Ok(reply)),
             // The server ended before replying; it failed the reply with its reason.
-            Poll::Ready(Ok(Err(reason))) => return Poll::Ready(Err(CallError::Exited(reason))),
+            Poll::Ready(Ok(Err((pid, reason)))) if pid == waiting.pid => {
+                return Poll::Ready(Err(CallError::Exited(reason)));
+            }
+            // Handed to another server, which ended without replying: the server
+            // called may well run on.
+            Poll::Ready(Ok(Err(_))) => return Poll::Ready(Err(CallError::NoReply)),
             // Dropped unsent by a server that goes on, or by any other task.
             Poll::Ready(Err(_)) => return Poll::Ready(Err(CallError::NoReply)),
             Poll::Pending => {}
@@ -286,8 +295,8 @@ impl<R: Send + 'static> ReplyTo<R> {
 impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
         if let Some(sender) = self.sender.take() {
-            process::orphan_reply(move |reason| {
-                let _ = sender.send(Err(reason.clone()));
+            process::orphan_reply(move |pid, reason| {
+                let _ = sender.send(Err((pid, reason.clone())));
             });
         }
     }

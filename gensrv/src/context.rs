@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use crate::mailbox::{Envelope, Sys};
-use crate::process::AnyProcess;
+use crate::process::{self, AnyProcess};
 use crate::{AsProcess, Down, ExitReason, GenServer, MonitorRef, Pid, ServerRef, TimerRef};
 
 /// A server's view of itself, passed to any handler that takes
@@ -56,7 +56,6 @@ pub struct Context<S: GenServer> {
     stop: Option<ExitReason>,
     timeout: Option<Duration>,
     continuation: Option<S::Info>,
-    trap_exit: bool,
     /// Running timers; few per server, and none for most.
     timers: Vec<Timer>,
 }
@@ -76,7 +75,6 @@ impl<S: GenServer> Context<S> {
             stop: None,
             timeout: None,
             continuation: None,
-            trap_exit: false,
             timers: Vec::new(),
         }
     }
@@ -85,8 +83,9 @@ impl<S: GenServer> Context<S> {
         self.this.process().clone()
     }
 
-    pub(crate) fn traps_exits(&self) -> bool {
-        self.trap_exit
+    /// Whether the handler that ran last asked the server to stop.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stop.is_some()
     }
 
     /// Whether a message of `timer` is still wanted; forgets a one-shot timer.
@@ -144,7 +143,8 @@ impl<S: GenServer> Context<S> {
     ///
     /// As in OTP, it covers only the wait for the next message: any message disarms
     /// it, and a handler that wants it again sets it again. `Duration::ZERO` means
-    /// "as soon as the mailbox is empty".
+    /// "as soon as the mailbox is empty"; a timeout too long for the clock
+    /// (`Duration::MAX`, OTP's `infinity`) never elapses.
     pub fn set_timeout(&mut self, after: Duration) {
         self.timeout = Some(after);
         self.changed = true;
@@ -210,11 +210,16 @@ impl<S: GenServer> Context<S> {
         };
         if !linked {
             me.core().add_ended_link(pid);
-            me.send_sys(Sys::Exit {
-                from: pid,
-                reason: ExitReason::NoProc,
-            });
+            process::exit_signal(&*me, pid, ExitReason::NoProc, true);
         }
+    }
+
+    /// Sends `target` an exit signal from this server (OTP's `exit/2`); see
+    /// [`gensrv::exit`](crate::exit()) for what it does. Sent to this server
+    /// itself, a reason other than `Normal` ends it as soon as this handler awaits
+    /// or returns (or comes as an [`Exit`](crate::Exit) message if it traps exits).
+    pub fn exit<P: AsProcess + ?Sized>(&mut self, target: &P, reason: ExitReason) {
+        crate::exit::send_exit(target, self.pid(), reason);
     }
 
     /// Removes the link with `target`, on both sides (OTP's `unlink/1`): from then
@@ -238,20 +243,25 @@ impl<S: GenServer> Context<S> {
     /// process that started it linked (with [`Start::link`](crate::Start::link))
     /// ends, with the same reason.
     pub fn trap_exit(&mut self, trap: bool) {
-        self.trap_exit = trap;
+        self.this.process().core.set_trap_exit(trap);
     }
 }
 
 /// Timers.
 impl<S: GenServer> Context<S> {
     /// Sends `message` to this server after `after` (OTP's `erlang:send_after/3`),
-    /// as an info message. Returns the timer, to cancel it.
+    /// as an info message. Returns the timer, to cancel it. `Duration::ZERO` sends
+    /// it at once; a delay too long for the clock (`Duration::MAX`) never does.
     pub fn send_after(&mut self, after: Duration, message: impl Into<S::Info>) -> TimerRef {
         let timer = TimerRef::next();
         let mailbox = self.this.process().mailbox.clone();
         let info = message.into();
+        let deadline = Instant::now().checked_add(after);
         let task = tokio::spawn(async move {
-            tokio::time::sleep(after).await;
+            let Some(deadline) = deadline else {
+                return std::future::pending().await;
+            };
+            tokio::time::sleep_until(deadline).await;
             let _ = mailbox.send(Envelope::Timer(Box::new((timer, info))));
         });
         self.timers.push(Timer {
@@ -264,23 +274,34 @@ impl<S: GenServer> Context<S> {
 
     /// Sends `message` to this server every `every`, the first time after `every`
     /// (OTP's `timer:send_interval/2`). The ticks keep to their schedule: a late
-    /// tick does not delay the next ones, so no drift accumulates. Returns the
-    /// timer, to cancel it.
+    /// tick does not delay the next ones, so no drift accumulates, and ticks
+    /// missed meanwhile are skipped. Returns the timer, to cancel it. An interval
+    /// too long for the clock (`Duration::MAX`) never ticks.
+    ///
+    /// # Panics
+    ///
+    /// If `every` is zero, here, where it is called: such an interval would flood
+    /// the mailbox.
+    #[track_caller]
     pub fn send_interval<M>(&mut self, every: Duration, message: M) -> TimerRef
     where
         M: Into<S::Info> + Clone + Send + 'static,
     {
+        assert!(
+            !every.is_zero(),
+            "send_interval: the interval must be longer than zero"
+        );
         let timer = TimerRef::next();
         let mailbox = self.this.process().mailbox.clone();
         let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            loop {
-                ticks.tick().await;
+            let mut next = Instant::now().checked_add(every);
+            while let Some(at) = next {
+                tokio::time::sleep_until(at).await;
                 let tick = Envelope::Timer(Box::new((timer, message.clone().into())));
                 if mailbox.send(tick).is_err() {
                     return;
                 }
+                next = next_tick(at, every, Instant::now());
             }
         });
         self.timers.push(Timer {
@@ -309,6 +330,19 @@ impl<S: GenServer> Context<S> {
     }
 }
 
+/// The tick of an interval after the one due `at`: one period later, or, if that
+/// has passed already, the next one still ahead on the same schedule. `None` past
+/// the end of the clock.
+fn next_tick(at: Instant, every: Duration, now: Instant) -> Option<Instant> {
+    let next = at.checked_add(every)?;
+    if next > now {
+        return Some(next);
+    }
+    let late = now.duration_since(at).as_nanos() % every.as_nanos();
+    let late = Duration::new((late / 1_000_000_000) as u64, (late % 1_000_000_000) as u32);
+    now.checked_add(every - late)
+}
+
 /// Timers die with their server.
 impl<S: GenServer> Drop for Context<S> {
     fn drop(&mut self) {
@@ -324,7 +358,7 @@ impl<S: GenServer> fmt::Debug for Context<S> {
             .field("pid", &self.pid())
             .field("stop", &self.stop)
             .field("timeout", &self.timeout)
-            .field("trap_exit", &self.trap_exit)
+            .field("trap_exit", &self.this.process().core.traps_exits())
             .field("timers", &self.timers.len())
             .finish_non_exhaustive()
     }

@@ -40,6 +40,15 @@ pub enum StopError {
     /// The server did not end within the stop's timeout; it was killed.
     #[error("stop timed out")]
     Timeout,
+    /// A server tried to stop itself through its own handle and wait for its end,
+    /// which could only deadlock; nothing was sent. (A handler stops its server
+    /// with [`Context::stop`](crate::Context::stop).)
+    #[error("server stopped itself")]
+    CallingSelf,
+    /// The server ended, but with another reason than the one asked for (its
+    /// terminate panicked, or it ended otherwise first): that reason.
+    #[error("server exited: {0}")]
+    Exited(ExitReason),
 }
 
 /// Why a server did not start.

@@ -55,3 +55,60 @@ impl fmt::Display for ExitReason {
         }
     }
 }
+
+/// Sends `target` an exit signal with `reason`, OTP's `exit/2`.
+///
+/// - [`ExitReason::Killed`] kills the target unconditionally, as OTP's `kill`:
+///   its terminate does not run (see [`ServerRef::kill`](crate::ServerRef::kill)).
+/// - A target that [traps exits](crate::Context::trap_exit) gets an
+///   [`Exit`](crate::Exit) message, in mailbox order, from the sender's pid
+///   ([`Pid::EXTERNAL`](crate::Pid::EXTERNAL) when this is called outside any
+///   server), except from its parent (the server that started it linked), whose
+///   signal ends it.
+/// - Otherwise [`ExitReason::Normal`] is ignored, and any other reason ends the
+///   target at once, out of band: it handles no further message, a handler it is
+///   running is dropped at its next `.await` (a handler that never awaits cannot
+///   be interrupted), its terminate runs with `reason`, and the callers of the
+///   running and the queued calls get [`CallError::Exited`](crate::CallError::Exited).
+///
+/// A signal to a process that has ended is dropped, as in OTP. From a handler,
+/// [`Context::exit`](crate::Context::exit) sends the signal from the server's pid.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use gensrv::{gen_server, CallError, ExitReason};
+///
+/// struct Slow;
+///
+/// #[gen_server]
+/// impl Slow {
+///     #[call]
+///     async fn work(&self) {
+///         tokio::time::sleep(Duration::from_secs(3600)).await;
+///     }
+/// }
+///
+/// let slow = Slow::start(Slow).await.unwrap();
+/// let work = slow.work().send();
+/// tokio::task::yield_now().await;
+/// gensrv::exit(&slow, ExitReason::Error("enough".into()));
+/// let reason = ExitReason::Error("enough".into());
+/// assert_eq!(work.await, Err(CallError::Exited(reason.clone())));
+/// assert_eq!(slow.exited().await, reason);
+/// # }
+/// ```
+pub fn exit<P: crate::AsProcess + ?Sized>(target: &P, reason: ExitReason) {
+    let from = crate::process::current_pid().unwrap_or(crate::Pid::EXTERNAL);
+    send_exit(target, from, reason);
+}
+
+pub(crate) fn send_exit<P: crate::AsProcess + ?Sized>(
+    target: &P,
+    from: crate::Pid,
+    reason: ExitReason,
+) {
+    if let Some(target) = target.__process() {
+        crate::process::exit_signal(&*target.0, from, reason, false);
+    }
+}

@@ -190,7 +190,7 @@ pub use crate::context::Context;
 #[doc(inline)]
 pub use crate::error::{CallError, CastError, StartError, StopError};
 #[doc(inline)]
-pub use crate::exit::ExitReason;
+pub use crate::exit::{ExitReason, exit};
 #[doc(inline)]
 pub use crate::info::{ProcessInfo, process_info, processes};
 #[doc(inline)]

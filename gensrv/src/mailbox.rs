@@ -24,6 +24,11 @@ pub(crate) enum Sys {
     Stop(ExitReason),
     /// A monitored process ended; dropped if the monitor was removed meanwhile.
     Down(Down),
-    /// A linked process ended; no effect if the link was removed meanwhile.
-    Exit { from: Pid, reason: ExitReason },
+    /// An exit signal for a server that traps exits: a linked process ended
+    /// (`link`; no effect if the link was removed meanwhile), or `gensrv::exit`.
+    Exit {
+        from: Pid,
+        reason: ExitReason,
+        link: bool,
+    },
 }

@@ -33,6 +33,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Pid(u64);
 
 impl Pid {
+    /// Where an exit signal sent from outside any server (with
+    /// [`gensrv::exit`](crate::exit())) comes from: `<0.0>`, never a server's pid.
+    pub const EXTERNAL: Pid = Pid(0);
+
     pub(crate) fn next() -> Pid {
         // Starts above the handful of pids an Erlang node gives its system processes,
         // only so that printed pids look familiar.

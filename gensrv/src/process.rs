@@ -8,7 +8,8 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::Waker;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
@@ -21,6 +22,10 @@ const RUNNING: u8 = 0;
 const EXITING: u8 = 1;
 const EXITED: u8 = 2;
 
+/// Bits of `ProcessCore::interrupt`: why the loop must stop handling messages.
+const KILLED: u8 = 1;
+const SIGNALLED: u8 = 2;
+
 pub(crate) struct ProcessCore {
     pid: Pid,
     name: Option<Box<str>>,
@@ -29,14 +34,38 @@ pub(crate) struct ProcessCore {
     parent: Option<Pid>,
     relations: Mutex<Relations>,
     status: AtomicU8,
-    /// `kill` was called: the loop handles no further message.
-    killed: AtomicBool,
+    /// `KILLED`: `kill` was called, the loop handles no further message.
+    /// `SIGNALLED`: an exit signal that ends the process waits in `signal`.
+    /// One load per message tells the loop that neither happened.
+    interrupt: AtomicU8,
+    /// The exit signal that ends the process, and the waker of its task while it
+    /// waits (in a handler or for a message): exit signals are out of band.
+    signal: Mutex<Signal>,
+    /// Whether exit signals from links become `Exit` messages (`Context::trap_exit`).
+    trap_exit: AtomicBool,
+    /// A handler of this process dropped a `ReplyTo` of its own unsent: see
+    /// `orphan_reply`.
+    dropped_replies: AtomicBool,
+    /// Those replies, settled when the handler returns: `NoReply`, or the exit
+    /// reason if the handler stopped the server.
+    dropped: Mutex<Vec<Orphan>>,
     exit_reason: OnceLock<ExitReason>,
     exit_notify: Notify,
     abort: Mutex<AbortSlot>,
     /// Replies dropped unsent while the process was ending, to be failed with the
     /// exit reason once it is final.
     orphans: Mutex<Vec<Orphan>>,
+    /// The processes this one started linked (its children) that were still
+    /// linked when it ended: those its end takes down, so that whoever waits for a
+    /// whole tree to end can wait for them too.
+    children_at_end: Mutex<Vec<Arc<dyn AnyProcess>>>,
+}
+
+/// An exit signal waiting for the server task, and where to wake it.
+#[derive(Default)]
+struct Signal {
+    reason: Option<ExitReason>,
+    waker: Option<Waker>,
 }
 
 /// Monitors and links, made only when a process first has one, so that a server
@@ -84,7 +113,8 @@ pub(crate) struct RelationsInfo {
 }
 
 /// A dropped reply, waiting for the reason its server ended.
-pub(crate) type Orphan = Box<dyn FnOnce(&ExitReason) + Send>;
+/// Called with the pid of the server that dropped it and that server's exit reason.
+pub(crate) type Orphan = Box<dyn FnOnce(Pid, &ExitReason) + Send>;
 
 impl ProcessCore {
     pub(crate) fn new(pid: Pid, name: Option<String>, parent: Option<Pid>) -> Self {
@@ -94,11 +124,16 @@ impl ProcessCore {
             parent,
             relations: Mutex::default(),
             status: AtomicU8::new(RUNNING),
-            killed: AtomicBool::new(false),
+            interrupt: AtomicU8::new(0),
+            signal: Mutex::default(),
+            trap_exit: AtomicBool::new(false),
+            dropped_replies: AtomicBool::new(false),
+            dropped: Mutex::new(Vec::new()),
             exit_reason: OnceLock::new(),
             exit_notify: Notify::new(),
             abort: Mutex::new(AbortSlot::NotYet),
             orphans: Mutex::new(Vec::new()),
+            children_at_end: Mutex::new(Vec::new()),
         }
     }
 
@@ -215,7 +250,99 @@ impl ProcessCore {
 
     /// Whether `kill` was called.
     pub(crate) fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::Acquire)
+        self.interrupt.load(Ordering::Acquire) & KILLED != 0
+    }
+
+    /// Whether the loop must stop: killed, or an exit signal ends the process.
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::Relaxed) != 0
+    }
+
+    pub(crate) fn traps_exits(&self) -> bool {
+        self.trap_exit.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_trap_exit(&self, trap: bool) {
+        self.trap_exit.store(trap, Ordering::Relaxed);
+    }
+
+    fn signal_slot(&self) -> MutexGuard<'_, Signal> {
+        self.signal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the process with `reason` as soon as its task runs: the loop handles no
+    /// further message, and a running handler is dropped at its next `.await`.
+    /// The first such signal decides the reason.
+    pub(crate) fn signal_exit(&self, reason: ExitReason) {
+        let waker = {
+            let mut slot = self.signal_slot();
+            if slot.reason.is_none() {
+                slot.reason = Some(reason);
+            }
+            self.interrupt.fetch_or(SIGNALLED, Ordering::Release);
+            slot.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The exit signal that ends the process, if one came.
+    pub(crate) fn take_signal(&self) -> Option<ExitReason> {
+        if self.interrupt.load(Ordering::Acquire) & SIGNALLED == 0 {
+            return None;
+        }
+        self.signal_slot().reason.take()
+    }
+
+    /// Where to wake the task when an exit signal comes. Called only when the
+    /// waker differs from the one registered last (see `worker::Interruptible`).
+    pub(crate) fn register_waker(&self, waker: &Waker) {
+        self.signal_slot().waker = Some(waker.clone());
+    }
+
+    /// Settles the replies a handler of this process dropped unsent: if the
+    /// process is stopping, they are failed with its exit reason once it is final
+    /// (OTP's caller of a `{stop, Reason, State}` gets `Reason`); otherwise their
+    /// callers get `NoReply` now.
+    pub(crate) fn settle_dropped_replies(&self, stopping: bool) {
+        if !self.dropped_replies.load(Ordering::Relaxed) {
+            return;
+        }
+        let dropped = {
+            let mut dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
+            self.dropped_replies.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *dropped)
+        };
+        if stopping {
+            let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+            match self.exit_reason.get() {
+                Some(reason) => {
+                    let reason = reason.clone();
+                    drop(orphans);
+                    for fail in dropped {
+                        fail(self.pid, &reason);
+                    }
+                }
+                None => orphans.extend(dropped),
+            }
+        }
+        // Otherwise dropped here: each caller gets `NoReply`.
+    }
+
+    /// Whether a handler dropped one of its replies unsent (one load per message).
+    pub(crate) fn has_dropped_replies(&self) -> bool {
+        self.dropped_replies.load(Ordering::Relaxed)
+    }
+
+    /// The children this process took down with it when it ended.
+    pub(crate) fn children_at_end(&self) -> Vec<Arc<dyn AnyProcess>> {
+        std::mem::take(
+            &mut *self
+                .children_at_end
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     pub(crate) fn has_exited(&self) -> bool {
@@ -245,7 +372,7 @@ impl ProcessCore {
         if self.has_exited() {
             return;
         }
-        self.killed.store(true, Ordering::Release);
+        self.interrupt.fetch_or(KILLED, Ordering::Release);
         self.begin_exit();
         let mut slot = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
         match &*slot {
@@ -287,7 +414,7 @@ impl ProcessCore {
             std::mem::take(&mut *orphans)
         };
         for orphan in orphans {
-            orphan(&reason);
+            orphan(self.pid, &reason);
         }
         self.exit_notify.notify_waiters();
     }
@@ -310,11 +437,18 @@ impl ProcessCore {
         }
         // The other side forgets the link when it takes the signal, so that an
         // `unlink` in between can still cancel it.
+        let mut children = Vec::new();
         for linked in tables.links.into_values().flatten() {
-            linked.send_sys(Sys::Exit {
-                from: self.pid,
-                reason: reason.clone(),
-            });
+            exit_signal(&*linked, self.pid, reason.clone(), true);
+            if linked.core().parent() == Some(self.pid) {
+                children.push(linked);
+            }
+        }
+        if !children.is_empty() {
+            *self
+                .children_at_end
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = children;
         }
     }
 
@@ -337,6 +471,49 @@ pub(crate) async fn exited(process: Arc<dyn AnyProcess>) -> ExitReason {
         }
         notified.await;
     }
+}
+
+/// Resolves once `process` and every process it took down with it (its children
+/// still linked to it when it ended, and theirs) have ended: a whole tree.
+pub(crate) fn tree_exited(
+    process: Arc<dyn AnyProcess>,
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        exited(process.clone()).await;
+        for child in process.core().children_at_end() {
+            tree_exited(child).await;
+        }
+    })
+}
+
+/// Sends an exit signal from `from` to `target` (OTP's exit signals): the end of
+/// a linked process (`link`), or `gensrv::exit`.
+///
+/// - `Killed` sent with `gensrv::exit` kills, whatever the target does.
+/// - A target that traps exits gets an `Exit` message in mailbox order, except
+///   from its parent, whose exit ends it.
+/// - Otherwise `Normal` is ignored (from the parent of a trapping server too is
+///   not: it ends it), and any other reason ends the target at once, out of band.
+/// - A link's signal has no effect if the link was removed meanwhile.
+pub(crate) fn exit_signal(target: &dyn AnyProcess, from: Pid, reason: ExitReason, link: bool) {
+    let core = target.core();
+    if !link && reason == ExitReason::Killed {
+        core.kill();
+        return;
+    }
+    let traps = core.traps_exits();
+    let from_parent = core.parent() == Some(from);
+    if traps && !from_parent {
+        target.send_sys(Sys::Exit { from, reason, link });
+        return;
+    }
+    if link && !core.remove_link(from) {
+        return;
+    }
+    if reason == ExitReason::Normal && !(traps && from_parent) && from != core.pid() {
+        return;
+    }
+    core.signal_exit(reason);
 }
 
 /// How to abort the server task; the task is spawned after the process exists.
@@ -400,15 +577,29 @@ pub(crate) fn current_is_panicking() {
 
 /// Takes a reply dropped unsent. On the task of a server that is ending (or
 /// panicking, which will end it), the server fails it with its exit reason once
-/// that is final: the caller gets `Exited(reason)`. Anywhere else the reply was
-/// dropped on purpose, and `fail` is dropped: the caller gets `NoReply`.
-pub(crate) fn orphan_reply(fail: impl FnOnce(&ExitReason) + Send + 'static) {
+/// that is final: the caller gets `Exited(reason)`. Dropped by a handler of a
+/// running server, it waits for the handler to return: the caller gets the exit
+/// reason if the handler stopped the server, `NoReply` otherwise. Anywhere else
+/// the reply was dropped on purpose, and `fail` is dropped: the caller gets
+/// `NoReply`.
+///
+/// A reply may be dropped on the task of a server other than the one called (a
+/// `ReplyTo` handed on): `fail` then reports that server's pid, and the caller,
+/// which knows whom it called, takes it for `NoReply`.
+pub(crate) fn orphan_reply(fail: impl FnOnce(Pid, &ExitReason) + Send + 'static) {
     let _ = CURRENT.try_with(|p| {
         let core = p.core();
         if std::thread::panicking() {
             core.begin_exit();
         }
         if core.is_running() {
+            // Dropped by a handler, or with a message it took: `NoReply`, unless
+            // the handler stops the server (see `settle_dropped_replies`).
+            core.dropped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Box::new(fail));
+            core.dropped_replies.store(true, Ordering::Relaxed);
             return;
         }
         let mut orphans = core.orphans.lock().unwrap_or_else(PoisonError::into_inner);
@@ -416,7 +607,7 @@ pub(crate) fn orphan_reply(fail: impl FnOnce(&ExitReason) + Send + 'static) {
             Some(reason) => {
                 let reason = reason.clone();
                 drop(orphans);
-                fail(&reason);
+                fail(core.pid(), &reason);
             }
             None => orphans.push(Box::new(fail)),
         }

@@ -113,7 +113,7 @@ impl<S: GenServer> ServerRef<S> {
         match self.process.mailbox.send(call) {
             Ok(()) => {
                 let server = watch_exit.then(|| self.process.clone() as Arc<dyn AnyProcess>);
-                Call::sent(receiver, server)
+                Call::sent(receiver, self.pid(), server)
             }
             Err(_) => Call::failed(CallError::NoProc),
         }
@@ -138,7 +138,9 @@ impl<S: GenServer> ServerRef<S> {
 
     /// Asks the server to stop; await the returned [`Stop`] to wait until its
     /// terminate has run. The request is queued behind the messages already in the
-    /// mailbox, which are handled first (OTP's `gen_server:stop/3`).
+    /// mailbox, which are handled first (OTP's `gen_server:stop/3`, a system
+    /// message). To end a server at once, whatever it is doing, send it an exit
+    /// signal with [`gensrv::exit`](crate::exit()).
     pub fn stop(&self) -> Stop {
         Stop {
             process: self.process.clone(),
@@ -207,15 +209,18 @@ impl<S: GenServer> fmt::Debug for ServerRef<S> {
 
 /// A request to stop a server, from [`ServerRef::stop`]; await it.
 ///
-/// Resolves once the server's terminate has run: `Ok(())` if it ended, whatever
-/// its final reason, [`StopError::NoProc`] if it had already ended. With a
-/// [`timeout`](Stop::timeout) (none by default, as in OTP), a server that has not
-/// ended in time is killed and the stop fails with [`StopError::Timeout`].
+/// Resolves once the server's terminate has run, as OTP's `gen_server:stop/3`:
 ///
-/// A server that stops itself from one of its own handlers should use
-/// [`Context::stop`](crate::Context::stop): awaiting its own end would deadlock,
-/// so a `Stop` awaited from inside the server resolves as soon as the request is
-/// queued.
+/// - `Ok(())` if it ended with the reason asked for;
+/// - [`StopError::Exited`] with the reason it ended with if that is another one
+///   (its terminate panicked, or it ended otherwise before it got to the request);
+/// - [`StopError::NoProc`] if it had already ended;
+/// - [`StopError::Timeout`] if a [`timeout`](Stop::timeout) was set (none by
+///   default, as in OTP) and it has not ended in time: it is killed, and has ended
+///   when this returns;
+/// - [`StopError::CallingSelf`] if awaited inside the server itself, which would
+///   wait for its own end forever: nothing is sent. A handler stops its own server
+///   with [`Context::stop`](crate::Context::stop).
 #[must_use = "the server is asked to stop only when the Stop is awaited"]
 pub struct Stop {
     process: Arc<dyn AnyProcess>,
@@ -238,27 +243,30 @@ impl Stop {
 
     async fn run(self) -> Result<(), StopError> {
         let core = self.process.core();
-        if !self.process.send_sys(Sys::Stop(self.reason)) && core.exit_reason().is_some() {
+        if process::current_pid() == Some(core.pid()) {
+            return Err(StopError::CallingSelf);
+        }
+        if !self.process.send_sys(Sys::Stop(self.reason.clone())) && core.exit_reason().is_some() {
             // Ended and published. (A server still ending is waited for like any
             // stop, so that its `Down`s are out before this returns.)
             return Err(StopError::NoProc);
         }
-        if process::current_pid() == Some(core.pid()) {
-            return Ok(());
-        }
         let exited = process::exited(self.process.clone());
-        match self.timeout {
-            None => {
-                exited.await;
-                Ok(())
-            }
+        let reason = match self.timeout {
+            None => exited.await,
             Some(timeout) => match tokio::time::timeout(timeout, exited).await {
-                Ok(_) => Ok(()),
+                Ok(reason) => reason,
                 Err(_) => {
                     core.kill();
-                    Err(StopError::Timeout)
+                    process::exited(self.process.clone()).await;
+                    return Err(StopError::Timeout);
                 }
             },
+        };
+        if reason == self.reason {
+            Ok(())
+        } else {
+            Err(StopError::Exited(reason))
         }
     }
 }

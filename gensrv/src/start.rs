@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::mailbox::Sys;
 use crate::process::{self, AnyProcess, Process, ProcessCore};
 use crate::{Context, GenServer, Pid, ServerRef, StartError, registry, worker};
 
@@ -23,7 +22,10 @@ use crate::{Context, GenServer, Pid, ServerRef, StartError, registry, worker};
 /// - [`StartError::Init`] if init failed or panicked, [`StartError::Ignored`] if it
 ///   returned `Init::Ignore`: in both cases the name is free again already;
 /// - [`StartError::Timeout`] if init took longer than the `init_timeout` (none by
-///   default, as in OTP); the server is killed.
+///   default, as in OTP); the server is killed, and has ended when this returns
+///   (OTP's `proc_lib:sync_start`), so whatever its init held is free again.
+/// - [`StartError::Init`] with an [`ExitReason::Error`](crate::ExitReason::Error)
+///   if it is awaited outside a tokio runtime; nothing is registered then.
 ///
 /// With [`link`](Start::link), the new server is linked to the one starting it
 /// before its init runs (OTP's `start_link`), so that it cannot end unnoticed.
@@ -91,8 +93,9 @@ impl<S: GenServer> Start<S> {
     ///
     /// As in OTP, the starter is the new server's parent: if the starter ends, the
     /// new server ends with the same reason even if it traps exits. And if init
-    /// fails, `start` returns the error *and* the starter gets the exit signal, which
-    /// ends it unless it traps exits (supervisors do). An init timeout unlinks
+    /// fails abnormally, the starter gets the exit signal, which ends it at once
+    /// unless it traps exits (supervisors do), as OTP's `start_link` does: only a
+    /// starter that traps exits gets to see the `Err`. An init timeout unlinks
     /// before it kills.
     pub fn link<P: GenServer>(self, ctx: &Context<P>) -> Self {
         self.link_to(ctx.process())
@@ -106,6 +109,12 @@ impl<S: GenServer> Start<S> {
 
     /// Starts the server and gives its untyped handle.
     pub(crate) async fn spawn(self) -> Result<ServerRef<S>, StartError> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Before anything is registered: nothing is left behind.
+            return Err(StartError::Init(crate::ExitReason::Error(
+                "no tokio runtime: a server must be started from within one".into(),
+            )));
+        };
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let parent_pid = self.parent.as_ref().map(|p| p.core().pid());
         let process = Arc::new(Process {
@@ -123,15 +132,12 @@ impl<S: GenServer> Start<S> {
                 // `NoProc`, which ends the child after its init.
                 let parent = parent.core().pid();
                 process.core.add_ended_link(parent);
-                process.send_sys(Sys::Exit {
-                    from: parent,
-                    reason: crate::ExitReason::NoProc,
-                });
+                process::exit_signal(&*process, parent, crate::ExitReason::NoProc, true);
             }
         }
         let (ack, acked) = oneshot::channel();
-        let task = worker::run(process.clone(), inbox, self.arg, ack);
-        let handle = tokio::spawn(process::scope(process.clone(), task));
+        let task = worker::task(process.clone(), inbox, self.arg, ack);
+        let handle = runtime.spawn(process::scope(process.clone(), task));
         process.core.set_abort(handle.abort_handle());
         let acked = match self.init_timeout {
             None => acked.await,
@@ -147,7 +153,10 @@ impl<S: GenServer> Start<S> {
                         parent.core().remove_link(process.core.pid());
                         process.core.remove_link(parent.core().pid());
                     }
+                    // As OTP's proc_lib:sync_start, answer only once it is gone, so
+                    // that whatever its init held is free again.
                     process.core.kill();
+                    process::exited(process.clone()).await;
                     return Err(StartError::Timeout);
                 }
             },

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -14,43 +14,83 @@ use crate::mailbox::{Envelope, Sys};
 use crate::process::{self, AnyProcess, Process, ProcessCore};
 use crate::{Context, Exit, ExitReason, GenServer, Init, ServerRef, StartError};
 
-pub(crate) async fn run<S: GenServer>(
+/// The server task: `run`, and what publishes the end of the process however the
+/// task ends, also when it is dropped before it was ever polled (killed at once,
+/// or its runtime shut down).
+pub(crate) fn task<S: GenServer>(
+    process: Arc<Process<S>>,
+    inbox: mpsc::UnboundedReceiver<Envelope<S>>,
+    arg: S::Arg,
+    ack: oneshot::Sender<Result<(), StartError>>,
+) -> ServerTask<impl Future<Output = ()>, S> {
+    ServerTask {
+        run: run(process.clone(), inbox, arg, ack),
+        exit: ExitGuard { process },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The task's future. Its fields drop in order: the run (with the state, the
+    /// mailbox and every queued request), then the guard that publishes the end.
+    pub(crate) struct ServerTask<F, S: GenServer> {
+        #[pin]
+        run: F,
+        exit: ExitGuard<S>,
+    }
+
+    impl<F, S: GenServer> PinnedDrop for ServerTask<F, S> {
+        fn drop(this: Pin<&mut Self>) {
+            // Before the run drops: a request dropped with it is then failed with
+            // the exit reason, not taken for a reply dropped on purpose.
+            this.exit.process.core().begin_exit();
+        }
+    }
+}
+
+impl<F: Future<Output = ()>, S: GenServer> Future for ServerTask<F, S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.project().run.poll(cx)
+    }
+}
+
+async fn run<S: GenServer>(
     process: Arc<Process<S>>,
     inbox: mpsc::UnboundedReceiver<Envelope<S>>,
     arg: S::Arg,
     ack: oneshot::Sender<Result<(), StartError>>,
 ) {
-    // Declared first so that it is dropped last, after the state and the mailbox,
-    // also when the task is aborted by `kill`.
-    let mut exit = ExitGuard {
-        process: process.clone(),
-        reason: None,
-    };
-    // Moved into a local declared after the guard: an async fn's parameters are
-    // dropped after its locals, so the parameter itself would close the mailbox
-    // only after a killed server's end is published, and a send in between would
-    // succeed on a server that has ended.
+    let core = &process.core;
     let mut inbox = inbox;
     let mut ctx = Context::new(ServerRef::from_process(process.clone()));
 
-    let mut state = match catch_panic(S::init(arg, &mut ctx)).await {
-        Ok(Init::Ready(state)) => state,
+    let init = Interruptible::new(catch_panic(S::init(arg, &mut ctx)), core).await;
+    let mut state = match init {
+        Ok(Ok(Init::Ready(state))) => {
+            core.settle_dropped_replies(false);
+            state
+        }
         failed => {
             let (reason, error) = match failed {
-                Ok(Init::Ignore) => (ExitReason::Normal, StartError::Ignored),
-                Ok(Init::Stop(reason)) => (reason.clone(), StartError::Init(reason)),
-                Err(panic) => {
+                Ok(Ok(Init::Ignore)) => (ExitReason::Normal, StartError::Ignored),
+                Ok(Ok(Init::Stop(reason))) | Err(reason) => {
+                    (reason.clone(), StartError::Init(reason))
+                }
+                Ok(Err(panic)) => {
                     let reason = ExitReason::Panic(panic);
                     (reason.clone(), StartError::Init(reason))
                 }
-                Ok(Init::Ready(_)) => unreachable!(),
+                Ok(Ok(Init::Ready(_))) => unreachable!(),
             };
-            process.core.begin_exit();
+            core.begin_exit();
+            core.settle_dropped_replies(true);
             // Requests sent during init fail with the reason.
             drop(inbox);
+            drop(ctx);
             // As OTP's init_it: free the name before the starter hears of the
             // failure, so that it can retry at once.
-            exit.finish_now(reason);
+            core.finish(reason);
             let _ = ack.send(Err(error));
             return;
         }
@@ -58,29 +98,43 @@ pub(crate) async fn run<S: GenServer>(
     let _ = ack.send(Ok(()));
 
     // One panic catch around the whole loop, not one per message: the loop only
-    // borrows the state, which is still here for terminate after a panic.
-    let reason = match catch_panic(serve(&mut state, &mut ctx, &mut inbox, &process.core)).await {
-        Ok(reason) => reason,
+    // borrows the state, which is still here for terminate after a panic. An exit
+    // signal drops the loop, and the handler it was in, at its next `.await`.
+    let served = catch_panic(Interruptible::new(
+        serve(&mut state, &mut ctx, &mut inbox, core),
+        core,
+    ))
+    .await;
+    let reason = match served {
+        Ok(Ok(reason)) | Ok(Err(reason)) => reason,
         Err(panic) => ExitReason::Panic(panic),
     };
 
-    process.core.begin_exit();
+    core.begin_exit();
+    core.settle_dropped_replies(true);
     inbox.close();
-    let reason = match catch_panic(state.terminate(&reason, &mut ctx)).await {
+    // The state moves into terminate inside the catch: a panic in its `Drop` is a
+    // panic of terminate.
+    let terminated = catch_panic(async {
+        state.terminate(&reason, &mut ctx).await;
+    })
+    .await;
+    let reason = match terminated {
         Ok(()) => reason,
         Err(panic) => ExitReason::Panic(panic),
     };
     if !reason.is_normal() {
-        match process.core.name() {
+        match core.name() {
             Some(name) => {
-                tracing::error!(pid = %ctx.pid(), name, %reason, "server ended abnormally")
+                tracing::error!(pid = %core.pid(), name, %reason, "server ended abnormally")
             }
-            None => tracing::error!(pid = %ctx.pid(), %reason, "server ended abnormally"),
+            None => tracing::error!(pid = %core.pid(), %reason, "server ended abnormally"),
         }
     }
-    // Queued calls fail now, with the reason recorded just below.
+    // Timers stop, and queued calls fail with the reason published just below.
+    drop(ctx);
     drop(inbox);
-    exit.reason = Some(reason);
+    core.finish(reason);
 }
 
 /// The receive loop, until the server stops; gives the reason.
@@ -116,25 +170,38 @@ async fn serve<S: GenServer>(
                     Err(mpsc::error::TryRecvError::Empty) => Envelope::Timeout,
                     Err(mpsc::error::TryRecvError::Disconnected) => return ExitReason::Normal,
                 }
-            } else {
-                let deadline = Instant::now() + after;
+            } else if let Some(deadline) = Instant::now().checked_add(after) {
                 idle = Some(deadline);
                 match tokio::time::timeout_at(deadline, inbox.recv()).await {
                     Ok(Some(envelope)) => envelope,
                     Ok(None) => return ExitReason::Normal,
                     Err(_) => Envelope::Timeout,
                 }
+            } else {
+                // Beyond any clock (`Duration::MAX`): OTP's `infinity`, no timeout.
+                match inbox.recv().await {
+                    Some(envelope) => envelope,
+                    None => return ExitReason::Normal,
+                }
             }
         } else {
             continue;
         };
-        if core.is_killed() {
-            // Killed while this task was running: the abort takes effect only when
-            // the task yields, and a ready mailbox does not yield. No message is
-            // handled after `kill`; this one, and those behind it, are dropped
-            // with the task (waiting here for the abort), and their callers get
-            // `Exited(Killed)`.
-            return std::future::pending().await;
+        if core.is_interrupted() {
+            if core.is_killed() {
+                // Killed while this task was running: the abort takes effect only
+                // when the task yields, and a ready mailbox does not yield. No
+                // message is handled after `kill`; this one, and those behind it,
+                // are dropped with the task (waiting here for the abort), and their
+                // callers get `Exited(Killed)`.
+                return std::future::pending().await;
+            }
+            if let Some(reason) = core.take_signal() {
+                // An exit signal ends the server before its next message, which is
+                // dropped with the rest and fails with the reason.
+                core.begin_exit();
+                return reason;
+            }
         }
         // Dispatched here rather than in a function of its own: one async layer
         // (and one copy of every message) less.
@@ -161,23 +228,26 @@ async fn serve<S: GenServer>(
                         resume_idle(ctx, idle);
                     }
                 }
-                Sys::Exit { from, reason } => {
-                    // Unless unlinked meanwhile.
-                    if core.remove_link(from) {
-                        if ctx.traps_exits() && core.parent() != Some(from) {
-                            state.handle_exit(Exit { pid: from, reason }, ctx).await;
-                        } else if ctx.traps_exits() || reason != ExitReason::Normal {
-                            // OTP: a normal exit does not propagate, except from the
-                            // parent of a server that traps exits.
-                            ctx.stop(reason);
-                        } else {
-                            resume_idle(ctx, idle);
-                        }
+                Sys::Exit { from, reason, link } => {
+                    // Queued for a server that traps exits; no effect if unlinked
+                    // meanwhile.
+                    if link && !core.remove_link(from) {
+                        resume_idle(ctx, idle);
+                    } else if core.traps_exits() && core.parent() != Some(from) {
+                        state.handle_exit(Exit { pid: from, reason }, ctx).await;
+                    } else if core.traps_exits() || reason != ExitReason::Normal {
+                        // It stopped trapping since: the signal ends it, as it
+                        // would have had it come now. A normal exit does not
+                        // propagate, except from the parent of a trapping server.
+                        ctx.stop(reason);
                     } else {
                         resume_idle(ctx, idle);
                     }
                 }
             },
+        }
+        if core.has_dropped_replies() {
+            core.settle_dropped_replies(ctx.is_stopping());
         }
     }
 }
@@ -192,25 +262,68 @@ fn resume_idle<S: GenServer>(ctx: &mut Context<S>, idle: Option<Instant>) {
     }
 }
 
-/// Publishes the end of the server when the task ends, however it ends.
-struct ExitGuard<S: GenServer> {
+/// Publishes the end of the server if the task ends without `run` doing it: it
+/// was aborted (by `kill`, or by its runtime shutting down), before or after it
+/// was first polled.
+pub(crate) struct ExitGuard<S: GenServer> {
     process: Arc<Process<S>>,
-    reason: Option<ExitReason>,
-}
-
-impl<S: GenServer> ExitGuard<S> {
-    fn finish_now(&mut self, reason: ExitReason) {
-        self.process.core().finish(reason);
-    }
 }
 
 impl<S: GenServer> Drop for ExitGuard<S> {
     fn drop(&mut self) {
-        if !self.process.core().has_exited() {
-            // No reason recorded means the task did not get to the end of `run`: it
-            // was aborted, by `kill` or by the runtime shutting down.
-            let reason = self.reason.take().unwrap_or(ExitReason::Killed);
-            self.process.core().finish(reason);
+        let core = self.process.core();
+        if !core.has_exited() {
+            core.finish(ExitReason::Killed);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a future unless an exit signal has come to end the server: then gives
+    /// the signal's reason, and the future is dropped with the handler it was in.
+    struct Interruptible<'a, F> {
+        #[pin]
+        inner: F,
+        core: &'a ProcessCore,
+        // The waker registered with the process last: tokio gives a task the same
+        // one each poll, so registering costs one comparison after the first.
+        waker: Option<Waker>,
+    }
+}
+
+impl<'a, F> Interruptible<'a, F> {
+    fn new(inner: F, core: &'a ProcessCore) -> Self {
+        Interruptible {
+            inner,
+            core,
+            waker: None,
+        }
+    }
+}
+
+impl<F: Future> Future for Interruptible<'_, F> {
+    type Output = Result<F::Output, ExitReason>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(reason) = this.core.take_signal() {
+            this.core.begin_exit();
+            return Poll::Ready(Err(reason));
+        }
+        match this.inner.poll(cx) {
+            Poll::Ready(output) => Poll::Ready(Ok(output)),
+            Poll::Pending => {
+                if !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    this.core.register_waker(cx.waker());
+                    *this.waker = Some(cx.waker().clone());
+                    // A signal that came before the waker was there woke nobody.
+                    if let Some(reason) = this.core.take_signal() {
+                        this.core.begin_exit();
+                        return Poll::Ready(Err(reason));
+                    }
+                }
+                Poll::Pending
+            }
         }
     }
 }

@@ -29,7 +29,8 @@ enum Dropped {
     Cancelled,
     /// A `Normal` exit signal of a link, while not trapping exits.
     NormalExit,
-    /// An (abnormal) exit signal queued before `unlink`.
+    /// An (abnormal) exit signal queued before `unlink`, for a server that traps
+    /// exits then (one that does not ends at once, out of band).
     Unlinked,
 }
 
@@ -94,12 +95,14 @@ impl Busy {
             }
             Dropped::NormalExit => ctx.link(&other),
             Dropped::Unlinked => {
+                ctx.trap_exit(true);
                 ctx.link(&other);
                 let reason = ExitReason::Error("ends linked".into());
                 other.stop().reason(reason).await.unwrap();
                 // Not handling messages while its exit signal is queued.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 ctx.unlink(&other);
+                ctx.trap_exit(false);
             }
         }
         ctx.set_timeout(after);

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gensrv::{Context, Exit, ExitReason, Init, Pid, StartError, gen_server};
+use gensrv::{CallError, Context, Exit, ExitReason, Init, Pid, StartError, gen_server};
 use gensrv_tests::{info, within};
 
 /// Where a node's terminate writes the reason it saw.
@@ -393,34 +393,41 @@ async fn unlink_removes_the_link_on_both_sides() {
     assert_eq!(terminated_with(&c_terminated), None);
 }
 
+// Only a server that traps exits has exit signals queued in its mailbox; one that
+// does not is ended by them at once (the next test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unlink_before_the_exit_signal_is_handled_cancels_it() {
-    // Control: the same steps without the unlink end the server, so the signal was
-    // in the mailbox when `outlive` returned.
-    let (control, _) = node(false).await;
+async fn unlink_before_a_queued_exit_signal_is_handled_cancels_it() {
+    // Control: the same steps without the unlink deliver the Exit, so the signal
+    // was in the mailbox when `outlive` returned.
+    let (control, _) = node(true).await;
     let (b, _) = node(false).await;
     within(5, control.link_to(b.pid())).await.unwrap();
     within(5, control.outlive(b.clone(), false)).await.unwrap();
-    assert_eq!(
-        within(5, control.exited()).await,
-        panic_reason("linked and crashed")
-    );
+    settle(&control).await.unwrap();
+    let exits = within(5, control.exits()).await.unwrap();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(exits[0].reason, panic_reason("linked and crashed"));
 
-    let (a, a_terminated) = node(false).await;
-    let (b, _) = node(false).await;
-    within(5, a.link_to(b.pid())).await.unwrap();
-    within(5, a.outlive(b.clone(), true)).await.unwrap();
-    settle(&a).await.unwrap();
-    assert!(a.is_alive());
-    assert_eq!(terminated_with(&a_terminated), None);
-
-    // Trapping, the queued signal is not delivered as an Exit either.
     let (t, _) = node(true).await;
     let (b, _) = node(false).await;
     within(5, t.link_to(b.pid())).await.unwrap();
     within(5, t.outlive(b.clone(), true)).await.unwrap();
     settle(&t).await.unwrap();
     assert_eq!(within(5, t.exits()).await.unwrap(), vec![]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_crash_ends_a_server_in_the_middle_of_its_handler() {
+    let (a, a_terminated) = node(false).await;
+    let (b, _) = node(false).await;
+    within(5, a.link_to(b.pid())).await.unwrap();
+    // `outlive` crashes `b` and sleeps: the exit signal cuts it short there, before
+    // it gets to unlink, and its caller learns why.
+    let outlived = within(5, a.outlive(b.clone(), true)).await;
+    let reason = panic_reason("linked and crashed");
+    assert_eq!(outlived, Err(CallError::Exited(reason.clone())));
+    assert_eq!(within(5, a.exited()).await, reason);
+    assert_eq!(terminated_with(&a_terminated), Some(reason));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,10 +490,11 @@ async fn an_ignored_child_reaches_its_trapping_parent_as_a_normal_exit() {
 async fn a_child_whose_init_fails_ends_a_parent_that_does_not_trap() {
     let (parent, parent_terminated) = node(false).await;
     let started = within(5, parent.start_child(ChildInit::Panic)).await;
-    // The parent replies first (start returns the error), then takes the signal.
+    // As OTP's start_link from a process that does not trap exits: the child's exit
+    // signal ends the parent at once, before it can reply.
     assert_eq!(
-        started.unwrap().unwrap_err(),
-        StartError::Init(panic_reason("child init panicked"))
+        started.unwrap_err(),
+        CallError::Exited(panic_reason("child init panicked"))
     );
     assert_eq!(
         within(5, parent.exited()).await,
@@ -607,14 +615,15 @@ impl Lonely {
 }
 
 // A `Start::link` awaited after its parent ended links to an ended process, which,
-// as `Context::link` does, sends `NoProc`: the child ends rather than run orphaned.
+// as `Context::link` does, sends `NoProc`: the exit signal of its parent ends the
+// child in its init, rather than let it run orphaned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_start_that_outlives_its_parent_ends_the_child_with_noproc() {
     let parent = within(5, Absent::start(Absent)).await.unwrap();
     let start = within(5, parent.make_start()).await.unwrap();
     within(5, parent.stop()).await.unwrap();
-    let child = within(5, start).await.unwrap();
-    assert_eq!(within(5, child.exited()).await, ExitReason::NoProc);
+    let started = within(5, start).await;
+    assert_eq!(started.unwrap_err(), StartError::Init(ExitReason::NoProc));
 }
 
 /// Starts a child with DESIGN.md's spelling, `.link(&ctx)`.

@@ -449,6 +449,37 @@ async fn shutdown_infinity_waits_for_a_slow_terminate() {
     assert_eq!(log.take(), Vec::<String>::new());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_timeout_zero_kills_at_once_and_max_waits_as_long_as_it_takes() {
+    let slow = Duration::from_millis(300);
+    let log = Log::new();
+    let slow_child = |id, timeout| {
+        Plan::new(id, &log)
+            .ending(Ending::Slow(slow))
+            .spec()
+            .shutdown(Shutdown::Timeout(timeout))
+    };
+    let sup = start(
+        Supervisor::new(Strategy::OneForOne)
+            .child(slow_child("zero", Duration::ZERO))
+            .child(slow_child("max", Duration::MAX)),
+    )
+    .await;
+    log.take();
+
+    let zero = child(&sup, "zero").await;
+    let took = time_terminate(&sup, "zero").await;
+    assert!(took < slow, "{took:?}");
+    assert_eq!(within(5, zero.exited()).await, ExitReason::Killed);
+
+    let max = child(&sup, "max").await;
+    let took = time_terminate(&sup, "max").await;
+    assert!(took >= slow, "{took:?}");
+    assert_eq!(within(5, max.exited()).await, ExitReason::Shutdown);
+    // Only the patient one's terminate finished.
+    assert_eq!(log.take(), ["stop max shutdown"]);
+}
+
 // Intensity.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -564,6 +595,8 @@ async fn init_failing_during_a_restart_counts_against_the_intensity() {
     log.take();
     a.set_boot(Boot::PanicOnce);
     crash_child(&sup, "a").await;
+    // The next attempt may be queued behind that call: one more.
+    settle(&sup).await;
     assert_eq!(
         log.take(),
         [crashed("a"), "boot-panic a".into(), "start a".into()]
@@ -592,6 +625,212 @@ async fn init_failing_during_a_restart_counts_against_the_intensity() {
     expected.extend(vec!["boot-panic a".to_string(); 3]);
     expected.push("stop b shutdown".into());
     assert_eq!(log.take(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_seconds_zero_fails_the_start() {
+    // OTP rejects a period of 0: no restart would ever count.
+    let log = Log::new();
+    let failed = within(
+        5,
+        Supervisor::start(workers(Strategy::OneForOne, &["a"], &log).max_seconds(0)),
+    )
+    .await;
+    match failed {
+        Err(StartError::Init(ExitReason::Error(msg))) => {
+            assert!(msg.contains("max_seconds 0"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Refused before any child started.
+    assert_eq!(log.take(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_max_seconds_still_limits_restarts() {
+    let log = Log::new();
+    let sup = start(
+        workers(Strategy::OneForOne, &["a"], &log)
+            .max_restarts(1)
+            .max_seconds(u64::MAX),
+    )
+    .await;
+    crash_child(&sup, "a").await;
+    assert!(sup.is_alive());
+    assert!(pid_of(&sup, "a").await.is_some());
+    crash_child(&sup, "a").await;
+    assert_eq!(within(5, sup.exited()).await, ExitReason::Shutdown);
+}
+
+// Failed restarts.
+
+/// A one-for-one supervisor of `a` and `b`, allowing `max_restarts` in a minute.
+async fn a_and_b(a: &Plan, log: &Log, max_restarts: u32) -> SupervisorRef {
+    start(
+        Supervisor::new(Strategy::OneForOne)
+            .child(a.spec())
+            .child(worker("b", log))
+            .max_restarts(max_restarts)
+            .max_seconds(60),
+    )
+    .await
+}
+
+/// Waits until `line` is in `log` `times` times.
+async fn logged(log: &Log, line: &str, times: usize) {
+    within(5, async {
+        while log.count(line) < times {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_answers_calls_between_attempts_to_restart_a_failing_child() {
+    let log = Log::new();
+    let a = Plan::new("a", &log);
+    // 100 attempts of 50 ms each: 5 s before it would give up.
+    let sup = a_and_b(&a, &log, 100).await;
+    let b = pid_of(&sup, "b").await;
+    log.take();
+    a.set_boot(Boot::SlowFail(Duration::from_millis(50)));
+    let crashed_at = Instant::now();
+    crash(&child(&sup, "a").await).await;
+
+    let counted = within(1, sup.count_children()).await.unwrap();
+    let listed = within(1, sup.which_children()).await.unwrap();
+    assert!(crashed_at.elapsed() < Duration::from_secs(1));
+    assert_eq!(
+        (counted.specs, counted.active, counted.workers),
+        (2, 1, 2),
+        "a counted, not as active"
+    );
+    assert_eq!((listed[0].pid, listed[0].restarting), (None, true));
+    assert_eq!((listed[1].pid, listed[1].restarting), (b, false));
+    // A restarting child can be neither restarted nor deleted by hand.
+    assert_eq!(
+        within(1, sup.restart_child("a".into())).await.unwrap(),
+        Err(ChildError::Restarting)
+    );
+    assert_eq!(
+        within(1, sup.delete_child("a".into())).await.unwrap(),
+        Err(ChildError::Restarting)
+    );
+    // It keeps trying, and still answers.
+    logged(&log, "boot-fail a", 3).await;
+    assert!(within(1, sup.which_children()).await.unwrap()[0].restarting);
+
+    // And stops when asked.
+    within(5, sup.stop()).await.unwrap();
+    assert_eq!(log.lines().last().unwrap(), "stop b shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_child_ends_the_attempts_to_restart_a_failing_child() {
+    let log = Log::new();
+    let a = Plan::new("a", &log);
+    // Three restarts allowed; five more attempts would make the supervisor give up.
+    let sup = a_and_b(&a, &log, 3).await;
+    log.take();
+    a.set_boot(Boot::SlowFail(Duration::from_millis(50)));
+    crash(&child(&sup, "a").await).await;
+
+    assert_eq!(
+        within(5, sup.terminate_child("a".into())).await.unwrap(),
+        Ok(())
+    );
+    let attempts = log.count("boot-fail a");
+    assert!(attempts >= 1);
+    // The attempt still in the mailbox does nothing.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(log.count("boot-fail a"), attempts);
+    assert!(sup.is_alive());
+    let listed = children(&sup).await;
+    assert_eq!((listed[0].pid, listed[0].restarting), (None, false));
+    let counted = count(&sup).await;
+    assert_eq!((counted.specs, counted.active), (2, 1));
+
+    // An ordinary stopped child now: restarted by hand.
+    a.set_boot(Boot::Ready);
+    let restarted = within(5, sup.restart_child("a".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(restarted.is_some());
+    assert_eq!(pid_of(&sup, "a").await, restarted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failed_attempt_counts_until_the_supervisor_gives_up() {
+    let log = Log::new();
+    let a = Plan::new("a", &log);
+    let sup = a_and_b(&a, &log, 4).await;
+    log.take();
+    a.set_boot(Boot::SlowFail(Duration::from_millis(10)));
+    crash(&child(&sup, "a").await).await;
+    assert_eq!(within(5, sup.exited()).await, ExitReason::Shutdown);
+    let mut expected = vec![crashed("a")];
+    expected.extend(vec!["boot-fail a".to_string(); 4]);
+    expected.push("stop b shutdown".into());
+    assert_eq!(log.take(), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_restart_that_failed_restarts_the_group_again() {
+    // One for all: the next attempt stops the children the failed one started,
+    // and starts every child again, in order.
+    let log = Log::new();
+    let b = Plan::new("b", &log);
+    let sup = start(
+        Supervisor::new(Strategy::OneForAll)
+            .child(worker("a", &log))
+            .child(b.spec())
+            .child(worker("c", &log)),
+    )
+    .await;
+    log.take();
+    let before = pids(&sup).await;
+    b.set_boot(Boot::PanicOnce);
+    crash_child(&sup, "a").await;
+    // The next attempt may be queued behind that call: one more.
+    settle(&sup).await;
+    let mut expected = vec![crashed("a")];
+    expected.extend(shutdowns(&["c", "b"]));
+    expected.extend(["start a".to_string(), "boot-panic b".into()]);
+    expected.extend(shutdowns(&["a"]));
+    expected.extend(starts(&["a", "b", "c"]));
+    assert_eq!(log.take(), expected);
+    let listed = children(&sup).await;
+    for (was, now) in before.iter().zip(&listed) {
+        assert!(now.pid.is_some() && now.pid != *was, "{now:?}");
+        assert!(!now.restarting, "{now:?}");
+    }
+    for id in ["a", "b", "c"] {
+        within(5, child(&sup, id).await.ping()).await.unwrap();
+    }
+
+    // Rest for one: the group of the child that failed, which is it and those
+    // after it; the one before it, restarted by the first attempt, stays.
+    let c = Plan::new("c", &log);
+    let sup = start(
+        Supervisor::new(Strategy::RestForOne)
+            .child(worker("a", &log))
+            .child(worker("b", &log))
+            .child(c.spec())
+            .child(worker("d", &log)),
+    )
+    .await;
+    log.take();
+    c.set_boot(Boot::PanicOnce);
+    crash_child(&sup, "b").await;
+    settle(&sup).await;
+    let mut expected = vec![crashed("b")];
+    expected.extend(shutdowns(&["d", "c"]));
+    expected.extend(["start b".to_string(), "boot-panic c".into()]);
+    expected.extend(starts(&["c", "d"]));
+    assert_eq!(log.take(), expected);
+    assert!(pids(&sup).await.iter().all(Option::is_some));
 }
 
 // Init.
@@ -1193,4 +1432,54 @@ async fn restarts_are_logged_with_the_child_id_the_reason_and_the_restart_count(
     for field in ["ERROR", "child=logged", "restarts=2"] {
         assert!(gave_up[0].contains(field), "{field} in {}", gave_up[0]);
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn failed_restarts_are_logged_and_each_attempt_is_logged_as_a_restart() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _subscriber = tracing::subscriber::set_default(subscriber);
+
+    let log = Log::new();
+    let plan = Plan::new("failing", &log);
+    let sup = start(
+        Supervisor::new(Strategy::OneForOne)
+            .child(plan.spec())
+            .max_restarts(2),
+    )
+    .await;
+    plan.set_boot(Boot::SlowFail(Duration::from_millis(1)));
+    crash(&child(&sup, "failing").await).await;
+    assert_eq!(within(5, sup.exited()).await, ExitReason::Shutdown);
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines = |what: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains(what))
+            .map(str::to_string)
+            .collect()
+    };
+    let restarts = lines("restarting child");
+    assert_eq!(restarts.len(), 2, "{text}");
+    assert!(
+        restarts[0].contains("reason=panic: failing crashed"),
+        "{text}"
+    );
+    for field in ["reason=error: failing failed to boot", "restarts=2"] {
+        assert!(restarts[1].contains(field), "{field} in {}", restarts[1]);
+    }
+    let failed = lines("child failed to restart");
+    assert_eq!(failed.len(), 2, "{text}");
+    for field in [
+        "ERROR",
+        "child=failing",
+        "reason=error: failing failed to boot",
+    ] {
+        assert!(failed[0].contains(field), "{field} in {}", failed[0]);
+    }
+    assert_eq!(lines("too many restarts").len(), 1, "{text}");
 }

@@ -10,6 +10,8 @@
 
 mod supervision;
 
+use std::time::{Duration, Instant};
+
 use gensrv::supervisor::{
     ChildCount, ChildError, ChildKind, DynamicSupervisor, DynamicSupervisorRef, Restart, Shutdown,
     Strategy, Supervisor,
@@ -296,6 +298,8 @@ async fn init_failing_during_a_restart_is_retried_and_counts_against_the_intensi
 
     a.set_boot(Boot::PanicOnce);
     crash_child(&sup, &worker_ref(pid)).await;
+    // The next attempt may be queued behind that call: one more.
+    settle(&sup).await;
     assert_eq!(
         log.take(),
         [crashed("a"), "boot-panic a".into(), "start a".into()]
@@ -307,6 +311,117 @@ async fn init_failing_during_a_restart_is_retried_and_counts_against_the_intensi
     crash(&worker_ref(dynamic_pids(&sup).await[0])).await;
     assert_eq!(within(5, sup.exited()).await, ExitReason::Shutdown);
     assert_eq!(log.take(), [crashed("a")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_seconds_zero_fails_the_start_of_a_dynamic_supervisor() {
+    let failed = within(
+        5,
+        DynamicSupervisor::start(DynamicSupervisor::new().max_seconds(0)),
+    )
+    .await;
+    match failed {
+        Err(StartError::Init(ExitReason::Error(msg))) => {
+            assert!(msg.contains("max_seconds 0"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_children_zero_refuses_every_child() {
+    let log = Log::new();
+    let sup = start(DynamicSupervisor::new().max_children(0)).await;
+    assert_eq!(
+        within(5, sup.start_child(worker("a", &log))).await.unwrap(),
+        Err(ChildError::MaxChildren)
+    );
+    assert_eq!(log.take(), Vec::<String>::new());
+}
+
+/// Waits until `line` is in `log` `times` times.
+async fn logged(log: &Log, line: &str, times: usize) {
+    within(5, async {
+        while log.count(line) < times {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarting_child_counts_against_max_children_and_is_terminated_by_its_old_pid() {
+    let log = Log::new();
+    // 100 attempts of 50 ms each: 5 s before it would give up.
+    let sup = start(
+        DynamicSupervisor::new()
+            .max_children(2)
+            .max_restarts(100)
+            .max_seconds(60),
+    )
+    .await;
+    let a = Plan::new("a", &log);
+    let old = within(5, sup.start_child(a.spec()))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let b = add(&sup, "b", &log).await;
+    log.take();
+    a.set_boot(Boot::SlowFail(Duration::from_millis(50)));
+    let crashed_at = Instant::now();
+    crash(&worker_ref(old)).await;
+
+    // Answered between two attempts.
+    let listed = within(1, sup.which_children()).await.unwrap();
+    assert!(crashed_at.elapsed() < Duration::from_secs(1));
+    assert_eq!((listed[0].pid, listed[0].restarting), (None, true));
+    assert_eq!(
+        (listed[1].pid, listed[1].restarting),
+        (Some(b.pid()), false)
+    );
+    let counted = count(&sup).await;
+    assert_eq!((counted.specs, counted.active, counted.workers), (2, 1, 2));
+    assert_eq!(
+        within(5, sup.start_child(worker("c", &log))).await.unwrap(),
+        Err(ChildError::MaxChildren)
+    );
+    logged(&log, "boot-fail a", 3).await;
+
+    // Terminated by the pid it had: forgotten, and no more attempts.
+    assert_eq!(within(5, sup.terminate_child(old)).await.unwrap(), Ok(()));
+    let attempts = log.count("boot-fail a");
+    assert_eq!(dynamic_pids(&sup).await, [b.pid()]);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(log.count("boot-fail a"), attempts);
+    assert!(sup.is_alive());
+    assert_eq!(
+        within(5, sup.terminate_child(old)).await.unwrap(),
+        Err(ChildError::NotFound)
+    );
+    add(&sup, "c", &log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failed_attempt_counts_until_the_dynamic_supervisor_gives_up() {
+    let log = Log::new();
+    let sup = start(DynamicSupervisor::new().max_restarts(4).max_seconds(60)).await;
+    let a = Plan::new("a", &log);
+    let pid = within(5, sup.start_child(a.spec()))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let b = add(&sup, "b", &log).await;
+    log.take();
+    a.set_boot(Boot::SlowFail(Duration::from_millis(10)));
+    crash(&worker_ref(pid)).await;
+    assert_eq!(within(5, sup.exited()).await, ExitReason::Shutdown);
+    let mut expected = vec![crashed("a")];
+    expected.extend(vec!["boot-fail a".to_string(); 4]);
+    expected.push("stop b shutdown".into());
+    assert_eq!(log.take(), expected);
+    assert_eq!(within(5, b.exited()).await, ExitReason::Shutdown);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

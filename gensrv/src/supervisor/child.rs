@@ -9,7 +9,6 @@ use tokio::time::Instant;
 
 use super::spec::{ChildSpec, Shutdown, Started};
 use super::{ChildCount, ChildError, ChildInfo, ChildKind};
-use crate::mailbox::Sys;
 use crate::process::{self, AnyProcess};
 use crate::{ExitReason, Pid};
 
@@ -18,6 +17,20 @@ use crate::{ExitReason, Pid};
 pub(crate) struct Child {
     pub(crate) spec: ChildSpec,
     pub(crate) running: Option<Started>,
+    /// Set, while nothing runs, after a restart failed: the supervisor tries
+    /// again once it has answered what is in its mailbox (OTP's
+    /// `{restarting, OldPid}`).
+    pub(crate) restarting: Option<Restarting>,
+}
+
+/// A child whose restart failed, waiting for the supervisor's next attempt.
+#[derive(Clone, Debug)]
+pub(crate) struct Restarting {
+    /// The pid it had before it ended, if any: a dynamic supervisor still finds
+    /// it by that pid.
+    pub(crate) was: Option<Pid>,
+    /// Why the last start failed, for the log line of the next attempt.
+    pub(crate) reason: ExitReason,
 }
 
 impl std::fmt::Debug for Child {
@@ -25,6 +38,7 @@ impl std::fmt::Debug for Child {
         f.debug_struct("Child")
             .field("id", &self.spec.get_id())
             .field("pid", &self.pid())
+            .field("restarting", &self.restarting.is_some())
             .finish()
     }
 }
@@ -34,6 +48,7 @@ impl Child {
         Child {
             spec,
             running: None,
+            restarting: None,
         }
     }
 
@@ -47,15 +62,18 @@ impl Child {
             pid: self.pid(),
             kind: self.spec.get_kind(),
             restart: self.spec.get_restart(),
+            restarting: self.restarting.is_some(),
         }
     }
 
     /// Starts the child linked to `supervisor`; its pid, `None` if its init
-    /// ignored the start.
+    /// ignored the start. It is no longer restarting either way: a failed start
+    /// is the caller's to mark.
     pub(crate) async fn start(
         &mut self,
         supervisor: &Arc<dyn AnyProcess>,
     ) -> Result<Option<Pid>, ChildError> {
+        self.restarting = None;
         let started = self
             .spec
             .start(supervisor.clone())
@@ -65,31 +83,51 @@ impl Child {
         Ok(self.pid())
     }
 
-    /// Stops the child if it runs, as its spec says (OTP's shutdown procedure):
-    /// unlinks it first, so that its end is not taken for a crash, then asks it to
-    /// stop with reason `Shutdown` and kills it after the timeout, or kills it at
-    /// once. Returns once it has ended.
+    /// Marks the child restarting after its start failed with `error`, and logs
+    /// it; `was` is the pid it had before its first failed restart.
+    pub(crate) fn failed_restart(&mut self, supervisor: Pid, was: Option<Pid>, error: &ChildError) {
+        let reason = match error {
+            ChildError::Start(crate::StartError::Init(reason)) => reason.clone(),
+            ChildError::Start(other) => ExitReason::Error(other.to_string()),
+            other => ExitReason::Error(other.to_string()),
+        };
+        tracing::error!(
+            %supervisor,
+            child = %self.spec.get_id(),
+            %reason,
+            "child failed to restart; trying again"
+        );
+        self.restarting = Some(Restarting { was, reason });
+    }
+
+    /// Stops the child if it runs, as its spec says (OTP's shutdown procedure,
+    /// as fixed in OTP 24.1): sends it the exit signal `Shutdown` from the
+    /// supervisor, which ends it at once (its terminate runs) even if it is in
+    /// the middle of a handler, and kills it if it has not ended after the
+    /// timeout; or kills it at once. Returns once it, and every process it took
+    /// down with it, has ended.
+    ///
+    /// The link stays until the child has ended, and the child stays recorded as
+    /// running until then: a supervisor that is itself killed (or stopped) while
+    /// it waits here takes the child down with it.
     pub(crate) async fn stop(&mut self, supervisor: &Arc<dyn AnyProcess>) {
-        let Some(child) = self.running.take() else {
+        let Some(child) = self.running.clone() else {
             return;
         };
-        supervisor.core().remove_link(child.core().pid());
-        child.core().remove_link(supervisor.core().pid());
-        let exited = process::exited(child.clone());
+        let pid = child.core().pid();
+        let me = supervisor.core().pid();
         match self.spec.get_shutdown() {
             Shutdown::BrutalKill => child.core().kill(),
-            Shutdown::Infinity => {
-                child.send_sys(Sys::Stop(ExitReason::Shutdown));
-            }
+            Shutdown::Infinity => process::exit_signal(&*child, me, ExitReason::Shutdown, false),
             Shutdown::Timeout(timeout) => {
-                child.send_sys(Sys::Stop(ExitReason::Shutdown));
+                process::exit_signal(&*child, me, ExitReason::Shutdown, false);
                 if tokio::time::timeout(timeout, process::exited(child.clone()))
                     .await
                     .is_err()
                 {
                     tracing::warn!(
                         child = self.spec.get_id(),
-                        pid = %child.core().pid(),
+                        %pid,
                         ?timeout,
                         "child did not stop in time; killed"
                     );
@@ -97,9 +135,14 @@ impl Child {
                 }
             }
         }
-        // As OTP's supervisor waits for the `DOWN` after its `kill`. (A handler
-        // stuck in a blocking loop, which nothing can interrupt, would hold it here.)
-        exited.await;
+        // As OTP's supervisor waits for the `DOWN` after its `kill`; and for what
+        // the child took down with it, so that once a tree's stop returns nothing
+        // of it runs. (A handler stuck in a blocking loop, which nothing can
+        // interrupt, would hold it here.)
+        process::tree_exited(child).await;
+        // Its exit signal, queued by now, is dropped unseen: this end is no crash.
+        supervisor.core().remove_link(pid);
+        self.running = None;
     }
 }
 
@@ -110,6 +153,8 @@ pub(crate) async fn stop_all(children: &mut [Child], supervisor: &Arc<dyn AnyPro
     }
 }
 
+/// Counts the children as OTP's `count_children/1`: one that is restarting is
+/// counted, but not as active.
 pub(crate) fn count(children: &[Child]) -> ChildCount {
     let mut count = ChildCount {
         specs: children.len(),
@@ -125,6 +170,57 @@ pub(crate) fn count(children: &[Child]) -> ChildCount {
         }
     }
     count
+}
+
+/// A supervisor's message to itself: try again the restart of a child whose
+/// restart failed (OTP's `try_again_restart`).
+///
+/// Sent to the back of its mailbox, so that the supervisor answers the calls
+/// queued meanwhile (`which_children`, `terminate_child`, `stop`, ...) between two
+/// attempts. Only the supervisor makes one; it is public because the generated
+/// [`SupervisorInfo`](super::SupervisorInfo) and
+/// [`DynamicSupervisorInfo`](super::DynamicSupervisorInfo) hold it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TryAgain {
+    child: Key,
+}
+
+/// Which child a [`TryAgain`] is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
+    /// A [`Supervisor`](super::Supervisor)'s child, by id.
+    Id(String),
+    /// A [`DynamicSupervisor`](super::DynamicSupervisor)'s child, by the pid
+    /// it had before its restart failed.
+    Pid(Pid),
+}
+
+impl TryAgain {
+    pub(crate) fn id(id: &str) -> Self {
+        TryAgain {
+            child: Key::Id(id.to_string()),
+        }
+    }
+
+    pub(crate) fn pid(pid: Pid) -> Self {
+        TryAgain {
+            child: Key::Pid(pid),
+        }
+    }
+
+    pub(crate) fn get_id(&self) -> Option<&str> {
+        match &self.child {
+            Key::Id(id) => Some(id),
+            Key::Pid(_) => None,
+        }
+    }
+
+    pub(crate) fn get_pid(&self) -> Option<Pid> {
+        match self.child {
+            Key::Pid(pid) => Some(pid),
+            Key::Id(_) => None,
+        }
+    }
 }
 
 /// OTP's restart intensity: at most `max_restarts` restarts within any
@@ -144,6 +240,20 @@ impl Intensity {
             max_seconds: 5,
             restarts: VecDeque::new(),
         }
+    }
+
+    /// Rejects the settings OTP rejects. `max_seconds` must be positive (OTP's
+    /// `validPeriod`): with a window of 0 s, no restart would ever count and a
+    /// child that keeps failing would be restarted forever. Any `max_restarts` is
+    /// valid; 0 allows no restart at all.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.max_seconds == 0 {
+            return Err(format!(
+                "invalid max_seconds {}: the period of the restart limit must be at least 1 second",
+                self.max_seconds
+            ));
+        }
+        Ok(())
     }
 
     /// Records a restart; false if it is one too many.

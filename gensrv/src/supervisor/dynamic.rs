@@ -1,11 +1,7 @@
 //! [`DynamicSupervisor`]: children started at run time.
 
-use std::sync::Arc;
-
-use super::child::{self, Child, Intensity};
-use super::static_sup::start_failure;
+use super::child::{self, Child, Intensity, TryAgain};
 use super::{ChildCount, ChildError, ChildInfo, ChildSpec};
-use crate::process::AnyProcess;
 use crate::{Context, Exit, ExitReason, Pid, gen_server};
 
 /// A supervisor of children started at run time (Elixir's `DynamicSupervisor`):
@@ -16,6 +12,17 @@ use crate::{Context, Exit, ExitReason, Pid, gen_server};
 /// Start it with `DynamicSupervisor::start(DynamicSupervisor::new())`; it has the
 /// same restart intensity as a [`Supervisor`](super::Supervisor) (3 in 5 s unless
 /// set), and may cap its number of children.
+///
+/// A restart that fails (the child's init returns an error or panics) is tried
+/// again, as by a [`Supervisor`](super::Supervisor), each attempt counting as
+/// another restart; the supervisor answers the calls that came meanwhile between
+/// two attempts. Meanwhile the child is *restarting*: it runs no process,
+/// [`which_children`](DynamicSupervisorRef::which_children) shows it with
+/// `pid: None` and `restarting: true`,
+/// [`count_children`](DynamicSupervisorRef::count_children) counts it but not as
+/// active, it counts against `max_children`, and
+/// [`terminate_child`](DynamicSupervisorRef::terminate_child) with the pid it had
+/// before ends the attempts and forgets it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -60,37 +67,82 @@ impl DynamicSupervisor {
         }
     }
 
-    /// The most children it runs at once; `start_child` beyond fails with
-    /// [`ChildError::MaxChildren`].
+    /// The most children it has at once, running or restarting; `start_child`
+    /// beyond fails with [`ChildError::MaxChildren`]. 0 is valid, as in Elixir:
+    /// every `start_child` fails.
     pub fn max_children(mut self, max_children: usize) -> Self {
         self.max_children = Some(max_children);
         self
     }
 
-    /// The most restarts allowed within `max_seconds` (default 3).
+    /// The most restarts allowed within `max_seconds` (default 3). 0 is valid, as
+    /// in OTP: the first restart is one too many, and the supervisor gives up.
     pub fn max_restarts(mut self, max_restarts: u32) -> Self {
         self.intensity.max_restarts = max_restarts;
         self
     }
 
-    /// The window of the restart limit, in seconds (default 5).
+    /// The window of the restart limit, in seconds (default 5). It must be at
+    /// least 1, as OTP requires: with 0, the start fails with
+    /// [`StartError::Init`](crate::StartError::Init).
     pub fn max_seconds(mut self, max_seconds: u64) -> Self {
         self.intensity.max_seconds = max_seconds;
         self
     }
 
-    fn position(&self, pid: Pid) -> Option<usize> {
+    /// The running child `pid`.
+    fn running(&self, pid: Pid) -> Option<usize> {
         self.children.iter().position(|c| c.pid() == Some(pid))
+    }
+
+    /// The child `pid`: running, or restarting after it ran as `pid`.
+    fn position(&self, pid: Pid) -> Option<usize> {
+        self.running(pid).or_else(|| self.restarting(pid))
+    }
+
+    /// The child restarting after it ran as `pid`.
+    fn restarting(&self, pid: Pid) -> Option<usize> {
+        self.children
+            .iter()
+            .position(|c| c.restarting.as_ref().is_some_and(|r| r.was == Some(pid)))
+    }
+
+    /// Restarts the child at `at`, which ran as `was` and ended with `reason`, or
+    /// whose last restart failed with it; counts against the intensity. If the
+    /// start fails, the child is marked restarting and the supervisor sends
+    /// itself a [`TryAgain`], handled after the messages queued meanwhile.
+    async fn restart(&mut self, at: usize, was: Pid, reason: ExitReason, ctx: &mut Context<Self>) {
+        if !self
+            .intensity
+            .restart(ctx.pid(), self.children[at].spec.get_id(), &reason)
+        {
+            ctx.stop(ExitReason::Shutdown);
+            return;
+        }
+        match self.children[at].start(&ctx.process()).await {
+            Ok(Some(_)) => {}
+            // Ignored this time: nothing runs, nothing to keep.
+            Ok(None) => {
+                self.children.remove(at);
+            }
+            Err(error) => {
+                self.children[at].failed_restart(ctx.pid(), Some(was), &error);
+                // It cannot fail: this server runs.
+                let _ = ctx.this().send(TryAgain::pid(was));
+            }
+        }
     }
 }
 
 // Its types are known to be `Send`: no checks to clutter the handle's docs.
 #[gen_server(vis = pub, send_checks = false)]
 impl DynamicSupervisor {
+    /// Fails if `max_seconds` is 0.
     #[init]
-    fn init(sup: DynamicSupervisor, ctx: &mut Context<Self>) -> Self {
+    fn init(sup: DynamicSupervisor, ctx: &mut Context<Self>) -> Result<Self, String> {
         ctx.trap_exit(true);
-        sup
+        sup.intensity.check()?;
+        Ok(sup)
     }
 
     /// Starts a child from `spec`, linked to the supervisor; its pid, `None` if its
@@ -115,7 +167,8 @@ impl DynamicSupervisor {
         Ok(pid)
     }
 
-    /// Stops the child `pid` as its spec says, and forgets it.
+    /// Stops the child `pid` as its spec says, and forgets it; a restarting child
+    /// is found by the pid it had, and is no longer restarted.
     #[call]
     async fn terminate_child(
         &mut self,
@@ -143,32 +196,34 @@ impl DynamicSupervisor {
     /// A linked process ended: a child is restarted, alone, or forgotten.
     #[info]
     async fn exit(&mut self, exit: Exit, ctx: &mut Context<Self>) {
-        let Some(i) = self.position(exit.pid) else {
+        let Some(i) = self.running(exit.pid) else {
             return;
         };
-        let mut child = self.children.remove(i);
-        child.running = None;
-        if !child.spec.get_restart().restarts_after(&exit.reason) {
-            return;
+        self.children[i].running = None;
+        if self.children[i]
+            .spec
+            .get_restart()
+            .restarts_after(&exit.reason)
+        {
+            self.restart(i, exit.pid, exit.reason, ctx).await;
+        } else {
+            self.children.remove(i);
         }
-        let me: Arc<dyn AnyProcess> = ctx.process();
-        let id = child.spec.get_id().to_string();
-        let mut reason = exit.reason;
-        loop {
-            if !self.intensity.restart(ctx.pid(), &id, &reason) {
-                ctx.stop(ExitReason::Shutdown);
-                return;
-            }
-            match child.start(&me).await {
-                Ok(Some(_)) => {
-                    self.children.insert(i.min(self.children.len()), child);
-                    return;
-                }
-                // Ignored this time: nothing runs, nothing to keep.
-                Ok(None) => return,
-                Err(ChildError::Start(error)) => reason = start_failure(&error),
-                Err(_) => return,
-            }
+    }
+
+    /// A restart that failed, tried again if its child is still restarting (not
+    /// terminated meanwhile).
+    #[info]
+    async fn try_again(&mut self, again: TryAgain, ctx: &mut Context<Self>) {
+        let Some(was) = again.get_pid() else {
+            return;
+        };
+        let Some(i) = self.restarting(was) else {
+            return;
+        };
+        if let Some(restarting) = &self.children[i].restarting {
+            let reason = restarting.reason.clone();
+            self.restart(i, was, reason, ctx).await;
         }
     }
 

@@ -64,6 +64,8 @@ mod strategy;
 use std::any::TypeId;
 
 #[doc(inline)]
+pub use child::TryAgain;
+#[doc(inline)]
 pub use dynamic::{
     DynamicSupervisor, DynamicSupervisorCall, DynamicSupervisorCast, DynamicSupervisorInfo,
     DynamicSupervisorRef,

@@ -234,25 +234,29 @@ fn short_type_name<S>() -> &'static str {
 pub struct ChildInfo {
     /// Its id.
     pub id: String,
-    /// Its pid, if it runs (`None`: ended, terminated, or its init ignored the start).
+    /// Its pid, if it runs (`None`: ended, terminated, restarting, or its init
+    /// ignored the start).
     pub pid: Option<Pid>,
     /// Worker or supervisor.
     pub kind: ChildKind,
     /// Its restart type.
     pub restart: Restart,
+    /// Whether a restart of it failed and the supervisor is to try again (OTP's
+    /// `restarting` in place of the pid); it runs no process meanwhile.
+    pub restarting: bool,
 }
 
 /// A supervisor's children, counted (OTP's `count_children/1`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChildCount {
-    /// Child specs, running or not.
+    /// Child specs, running, restarting or not.
     pub specs: usize,
-    /// Children running now.
+    /// Children running now (not those restarting).
     pub active: usize,
-    /// Children (running or not) that are supervisors.
+    /// Children (running, restarting or not) that are supervisors.
     pub supervisors: usize,
-    /// Children (running or not) that are workers.
+    /// Children (running, restarting or not) that are workers.
     pub workers: usize,
 }
 
@@ -265,6 +269,10 @@ pub enum ChildError {
     /// The child runs; terminate it first.
     #[error("child is running")]
     Running,
+    /// A restart of the child failed and the supervisor is to try again;
+    /// terminate it first.
+    #[error("child is restarting")]
+    Restarting,
     /// A child spec with that id exists, not running.
     #[error("child spec already present")]
     AlreadyPresent,

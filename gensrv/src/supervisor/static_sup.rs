@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::child::{self, Child, Intensity};
+use super::child::{self, Child, Intensity, TryAgain};
 use super::spec::Restart;
 use super::{ChildCount, ChildError, ChildInfo, ChildSpec, Strategy};
 use crate::process::AnyProcess;
@@ -22,9 +22,25 @@ use crate::{Context, Exit, ExitReason, Pid, gen_server};
 /// reason [`Shutdown`](ExitReason::Shutdown). Its own supervisor, if any, restarts
 /// it if its spec is `Permanent` (the default); as in OTP, a `Transient` spec
 /// takes `Shutdown` for a normal end. Each restart is logged through `tracing`
-/// with the child's id, its reason and the restart count. If a start fails during
-/// a group restart (one for all, rest for one), the attempt counts as another
-/// restart and goes on from the child that failed.
+/// with the child's id, its reason and the restart count.
+///
+/// A restart that fails (the child's init returns an error or panics) is tried
+/// again, as OTP does, and each attempt counts as another restart. Meanwhile the
+/// child is *restarting*: it runs no process, [`which_children`] shows it with
+/// `restarting: true`, [`count_children`] counts it but not as active,
+/// [`terminate_child`] ends the attempts (the child is then simply not running),
+/// and [`restart_child`] and [`delete_child`] fail with
+/// [`ChildError::Restarting`]. The supervisor tries again through a message to
+/// itself ([`TryAgain`]), so it answers the calls that came meanwhile between two
+/// attempts. The next attempt restarts the failed child's group as its
+/// [`Strategy`] says: with one for all, every child again; with rest for one, the
+/// failed child and those after it.
+///
+/// [`which_children`]: SupervisorRef::which_children
+/// [`count_children`]: SupervisorRef::count_children
+/// [`terminate_child`]: SupervisorRef::terminate_child
+/// [`restart_child`]: SupervisorRef::restart_child
+/// [`delete_child`]: SupervisorRef::delete_child
 ///
 /// The operations on [`SupervisorRef`] that stop a child wait for it as long as
 /// its [`Shutdown`](super::Shutdown) says, which may be longer than a call's
@@ -57,13 +73,16 @@ impl Supervisor {
         self
     }
 
-    /// The most restarts allowed within `max_seconds` (default 3).
+    /// The most restarts allowed within `max_seconds` (default 3). 0 is valid, as
+    /// in OTP: the first restart is one too many, and the supervisor gives up.
     pub fn max_restarts(mut self, max_restarts: u32) -> Self {
         self.intensity.max_restarts = max_restarts;
         self
     }
 
-    /// The window of the restart limit, in seconds (default 5).
+    /// The window of the restart limit, in seconds (default 5). It must be at
+    /// least 1, as OTP requires: with 0, the start fails with
+    /// [`StartError::Init`](crate::StartError::Init).
     pub fn max_seconds(mut self, max_seconds: u64) -> Self {
         self.intensity.max_seconds = max_seconds;
         self
@@ -73,66 +92,53 @@ impl Supervisor {
         self.children.iter().position(|c| c.spec.get_id() == id)
     }
 
-    /// Restarts after the child at `at` ended with `reason`, as the strategy says.
+    /// Restarts the child at `at`, which ended with `reason` or whose last
+    /// restart failed with it, and the others of its group, as the strategy says
+    /// (OTP's `restart/2`). The whole attempt counts once against the intensity.
+    ///
+    /// The group's running children are stopped, last started first, then all are
+    /// started in order. If one fails to start, those after it are left stopped,
+    /// it is marked restarting, and the supervisor sends itself a [`TryAgain`]
+    /// for it: it answers the calls queued meanwhile before the next attempt,
+    /// which restarts its group again (OTP's `restart_multiple_children`).
     async fn restart(&mut self, at: usize, reason: ExitReason, ctx: &mut Context<Self>) {
+        if !self
+            .intensity
+            .restart(ctx.pid(), self.children[at].spec.get_id(), &reason)
+        {
+            ctx.stop(ExitReason::Shutdown);
+            return;
+        }
         let me = ctx.process();
-        let first = match self.strategy {
-            Strategy::OneForOne => at,
-            Strategy::OneForAll => 0,
-            Strategy::RestForOne => at,
+        let (first, last) = match self.strategy {
+            Strategy::OneForOne => (at, at),
+            Strategy::OneForAll => (0, self.children.len() - 1),
+            Strategy::RestForOne => (at, self.children.len() - 1),
         };
-        let last = match self.strategy {
-            Strategy::OneForOne => at,
-            Strategy::OneForAll | Strategy::RestForOne => self.children.len() - 1,
-        };
-        let ended = self.children[at].spec.get_id().to_string();
         // The others of the group go first, last started first.
         child::stop_all(&mut self.children[first..=last], &me).await;
         // A temporary child is never restarted, not even with its group. (The one
-        // that ended is not temporary, or it would not be restarted at all.)
-        let mut ids = Vec::new();
-        let mut i = first;
+        // at `at` is not temporary, or it would not be restarted at all.)
+        let mut end = first;
         for _ in first..=last {
-            if self.children[i].spec.get_restart() == Restart::Temporary {
-                self.children.remove(i);
+            if self.children[end].spec.get_restart() == Restart::Temporary {
+                self.children.remove(end);
             } else {
-                ids.push(self.children[i].spec.get_id().to_string());
-                i += 1;
+                // Restarted with its group: an attempt of its own pending, if
+                // any, will find it running and do nothing.
+                self.children[end].restarting = None;
+                end += 1;
             }
         }
-        // The restart of the group counts once against the limit, as in OTP; so
-        // does each further attempt after a start failed (OTP tries again), which
-        // goes on from the child that failed.
-        let mut id = ended;
-        let mut ids = ids.into_iter().peekable();
-        let mut reason = reason;
-        loop {
-            if !self.intensity.restart(ctx.pid(), &id, &reason) {
-                ctx.stop(ExitReason::Shutdown);
-                return;
-            }
-            while let Some(next) = ids.peek() {
-                if let Some(i) = self.position(next) {
-                    if let Err(ChildError::Start(error)) = self.children[i].start(&me).await {
-                        reason = start_failure(&error);
-                        id = next.clone();
-                        break;
-                    }
-                }
-                ids.next();
-            }
-            if ids.peek().is_none() {
+        for i in first..end {
+            if let Err(error) = self.children[i].start(&me).await {
+                self.children[i].failed_restart(ctx.pid(), None, &error);
+                let again = TryAgain::id(self.children[i].spec.get_id());
+                // It cannot fail: this server runs.
+                let _ = ctx.this().send(again);
                 return;
             }
         }
-    }
-}
-
-/// The reason a failed start stands for, in the log and in further attempts.
-pub(crate) fn start_failure(error: &crate::StartError) -> ExitReason {
-    match error {
-        crate::StartError::Init(reason) => reason.clone(),
-        other => ExitReason::Error(other.to_string()),
     }
 }
 
@@ -140,10 +146,12 @@ pub(crate) fn start_failure(error: &crate::StartError) -> ExitReason {
 #[gen_server(vis = pub, send_checks = false)]
 impl Supervisor {
     /// Starts the children in order; if one fails to start, stops those started
-    /// (in reverse order) and fails. Fails at once if two children share an id.
+    /// (in reverse order) and fails. Fails at once if two children share an id,
+    /// or if `max_seconds` is 0.
     #[init]
     async fn init(mut sup: Supervisor, ctx: &mut Context<Self>) -> Result<Self, String> {
         ctx.trap_exit(true);
+        sup.intensity.check()?;
         // Ids name the children in every operation and restart: as OTP's
         // `duplicate_child_name`, two alike are an error, before anything starts.
         for (i, child) in sup.children.iter().enumerate() {
@@ -179,7 +187,8 @@ impl Supervisor {
     }
 
     /// Stops the child `id` as its spec says, and keeps its spec (OTP's
-    /// `terminate_child/2`); a temporary child's spec is removed.
+    /// `terminate_child/2`); a temporary child's spec is removed. A restarting
+    /// child is no longer restarted.
     #[call]
     async fn terminate_child(
         &mut self,
@@ -187,6 +196,8 @@ impl Supervisor {
         ctx: &mut Context<Self>,
     ) -> Result<(), ChildError> {
         let i = self.position(&id).ok_or(ChildError::NotFound)?;
+        // Its pending attempt, if any, will find it not restarting.
+        self.children[i].restarting = None;
         self.children[i].stop(&ctx.process()).await;
         if self.children[i].spec.get_restart() == Restart::Temporary {
             self.children.remove(i);
@@ -194,8 +205,9 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Starts again the child `id`, which must not be running (OTP's
-    /// `restart_child/2`); its pid, `None` if its init ignored the start.
+    /// Starts again the child `id`, which must be neither running nor
+    /// restarting (OTP's `restart_child/2`); its pid, `None` if its init ignored
+    /// the start.
     #[call]
     async fn restart_child(
         &mut self,
@@ -203,17 +215,23 @@ impl Supervisor {
         ctx: &mut Context<Self>,
     ) -> Result<Option<Pid>, ChildError> {
         let i = self.position(&id).ok_or(ChildError::NotFound)?;
+        if self.children[i].restarting.is_some() {
+            return Err(ChildError::Restarting);
+        }
         if self.children[i].running.is_some() {
             return Err(ChildError::Running);
         }
         self.children[i].start(&ctx.process()).await
     }
 
-    /// Forgets the spec of the child `id`, which must not be running (OTP's
-    /// `delete_child/2`).
+    /// Forgets the spec of the child `id`, which must be neither running nor
+    /// restarting (OTP's `delete_child/2`).
     #[call]
     fn delete_child(&mut self, id: String) -> Result<(), ChildError> {
         let i = self.position(&id).ok_or(ChildError::NotFound)?;
+        if self.children[i].restarting.is_some() {
+            return Err(ChildError::Restarting);
+        }
         if self.children[i].running.is_some() {
             return Err(ChildError::Running);
         }
@@ -257,6 +275,19 @@ impl Supervisor {
             self.restart(i, exit.reason, ctx).await;
         } else if restart == Restart::Temporary {
             self.children.remove(i);
+        }
+    }
+
+    /// A restart that failed, tried again if its child is still restarting
+    /// (neither terminated nor restarted with its group meanwhile).
+    #[info]
+    async fn try_again(&mut self, again: TryAgain, ctx: &mut Context<Self>) {
+        let Some(i) = again.get_id().and_then(|id| self.position(id)) else {
+            return;
+        };
+        if let Some(restarting) = &self.children[i].restarting {
+            let reason = restarting.reason.clone();
+            self.restart(i, reason, ctx).await;
         }
     }
 

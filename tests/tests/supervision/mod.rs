@@ -11,7 +11,7 @@ use gensrv::{Context, Down, ExitReason, Init, MonitorRef, Pid, ServerRef, gen_se
 use gensrv_tests::within;
 
 /// The lines the workers of one test write: `start a`, `stop a shutdown`,
-/// `stop b panic: b crashed`, `hang a`, `boot-panic a`, `ignore a`.
+/// `stop b panic: b crashed`, `hang a`, `boot-panic a`, `boot-fail a`, `ignore a`.
 #[derive(Clone, Debug, Default)]
 pub struct Log(Arc<Mutex<Vec<String>>>);
 
@@ -54,6 +54,8 @@ pub enum Boot {
     Panic,
     /// Panics once, then is `Ready`.
     PanicOnce,
+    /// Waits this long, then fails (returns an error), every time.
+    SlowFail(Duration),
 }
 
 /// What a worker's terminate does before it writes `stop <id> <reason>`.
@@ -121,7 +123,7 @@ pub struct Worker {
 #[gen_server]
 impl Worker {
     #[init]
-    fn init(plan: Plan) -> Init<Self> {
+    async fn init(plan: Plan) -> Init<Self> {
         let boot = {
             let mut boot = plan.boot.lock().unwrap();
             let now = *boot;
@@ -146,6 +148,11 @@ impl Worker {
             Boot::Panic | Boot::PanicOnce => {
                 plan.log.push(format!("boot-panic {}", plan.id));
                 panic!("{} failed to boot", plan.id)
+            }
+            Boot::SlowFail(pause) => {
+                tokio::time::sleep(pause).await;
+                plan.log.push(format!("boot-fail {}", plan.id));
+                Init::Stop(ExitReason::Error(format!("{} failed to boot", plan.id)))
             }
         }
     }
@@ -231,7 +238,7 @@ pub async fn dynamic_pids(sup: &DynamicSupervisorRef) -> Vec<Pid> {
         .into_iter()
         .map(|c| {
             c.pid
-                .expect("a dynamic supervisor keeps running children only")
+                .expect("a dynamic supervisor keeps running and restarting children only, and none is restarting")
         })
         .collect()
 }
