@@ -652,3 +652,80 @@ trait NowOrNever: std::future::Future + Sized {
 }
 
 impl<F: std::future::Future> NowOrNever for F {}
+
+// OTP 24.1's fix: the link stays until the child has ended, so a supervisor killed
+// while it stops one child takes the others down with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_killed_mid_shutdown_takes_its_children_down() {
+    let waiting = Sleeper::default();
+    let waiting_terminated = waiting.terminated.clone();
+    let slow = Sleeper {
+        terminate_for: Duration::from_millis(300),
+        ..Sleeper::default()
+    };
+    let sup = Supervisor::start(
+        Supervisor::new(Strategy::OneForOne)
+            .child(
+                Sleeper::child_spec(waiting)
+                    .id("waiting")
+                    .name("fp-mid-waiting"),
+            )
+            .child(Sleeper::child_spec(slow).id("slow").name("fp-mid-slow")),
+    )
+    .await
+    .unwrap();
+    let waiting = Sleeper::whereis("fp-mid-waiting").unwrap();
+    let slow = Sleeper::whereis("fp-mid-slow").unwrap();
+    waiting.nap(3_600_000).unwrap();
+
+    // Stops `slow` first (last started), which takes its time in terminate.
+    let stopping = tokio::spawn(sup.stop().into_future());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(waiting.is_alive());
+    gensrv::exit(&sup, ExitReason::Killed);
+    assert_eq!(within(5, sup.exited()).await, ExitReason::Killed);
+    assert_eq!(
+        within(5, stopping).await.unwrap(),
+        Err(StopError::Exited(ExitReason::Killed))
+    );
+    // The waiting child was never asked to stop: its parent's end ended it, at
+    // once, in the middle of its nap.
+    assert_eq!(within(1, waiting.exited()).await, ExitReason::Killed);
+    assert_eq!(
+        terminated_with(&waiting_terminated),
+        vec![ExitReason::Killed]
+    );
+    assert_eq!(within(5, slow.exited()).await, ExitReason::Shutdown);
+}
+
+/// Starts a trapping child, linked, and crashes on demand.
+struct Parent;
+
+#[gen_server]
+impl Parent {
+    #[call]
+    async fn start_trapping_child(&self, ctx: &mut Context<Self>) -> SleeperRef {
+        let child = Sleeper::start(Sleeper::default()).link(ctx).await.unwrap();
+        child.trap().await.unwrap();
+        child
+    }
+
+    #[cast]
+    fn crash(&self) {
+        panic!("parent crashed");
+    }
+}
+
+// Semantics 9: a server that traps exits is ended by its parent's exit signal, at
+// once, even in the middle of a handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_child_in_a_handler_ends_with_its_parent() {
+    let parent = Parent::start(Parent).await.unwrap();
+    let child = within(5, parent.start_trapping_child()).await.unwrap();
+    child.nap(3_600_000).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    parent.crash().unwrap();
+    let panic = ExitReason::Panic("parent crashed".into());
+    assert_eq!(within(2, child.exited()).await, panic);
+    assert_eq!(within(2, child.exits()).await, Err(CallError::NoProc));
+}
