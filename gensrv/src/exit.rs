@@ -1,4 +1,11 @@
-//! Why a server ended.
+//! Why a server ended ([`ExitReason`]), and exit signals ([`exit()`], OTP's
+//! `exit/2`).
+//!
+//! An exit signal is how one process ends another: a linked process sends one
+//! when it ends, a supervisor sends `Shutdown` to stop a child, and [`exit()`]
+//! sends one on purpose. Exit signals are out of band: they do not wait in the
+//! mailbox behind the messages there, nor for the handler that is running, unless
+//! the server [traps exits](crate::Context::trap_exit).
 
 use std::fmt;
 

@@ -62,6 +62,21 @@
 //! 7. A call from a server to itself fails with [`CallError::CallingSelf`].
 //! 8. Nothing is lost silently: a cast to a dead server is [`CastError::NoProc`];
 //!    callers whose requests were still queued when the server ended get an error.
+//! 9. Exit signals are out of band: an exit signal (a linked process's crash, a
+//!    supervisor's shutdown, [`exit()`]) ends a server that does not trap exits
+//!    at once, also while one of its handlers runs: the handler is dropped at its
+//!    next `.await`, terminate runs with the signal's reason, and the callers of
+//!    the running and the queued calls get `Exited(reason)`. A server that traps
+//!    exits gets an [`Exit`] message in mailbox order, except from its parent,
+//!    whose exit ends it. (A handler that never awaits cannot be interrupted.)
+//! 10. A supervisor stops a child with the exit signal `Shutdown` and kills it
+//!     after its shutdown timeout; the link stays until the child has ended. Once a
+//!     tree's `stop` returns, or its top is killed, no process of the tree runs.
+//! 11. The end of a process is published however its task ends: killed at any
+//!     moment (also before it first ran), its runtime dropped, a panic anywhere
+//!     (also in its state's `Drop`). Its name is freed, monitors get [`Down`],
+//!     links the exit signal, callers `Exited(reason)`: never a leaked name, a
+//!     hang or a `NoReply`.
 //!
 //! # Processes that watch each other
 //!
@@ -153,8 +168,8 @@
 //!   [`DynamicSupervisor`](supervisor::DynamicSupervisor), [`ChildSpec`].
 //! - [`registry`]: process-wide names ([`whereis`]).
 //! - [`info`]: introspection ([`processes`], [`process_info`]).
-//! - [`pid`], [`exit`], [`error`]: [`Pid`] and [`AsProcess`], [`ExitReason`], and
-//!   one error per operation.
+//! - [`pid`], [`mod@exit`], [`error`]: [`Pid`] and [`AsProcess`], [`ExitReason`]
+//!   and exit signals ([`exit()`]), and one error per operation.
 #![warn(
     missing_docs,
     unreachable_pub,
