@@ -76,8 +76,9 @@ pub struct Call<R> {
 }
 
 /// The caller's end of a call: the reply, or the server on whose task the reply
-/// was dropped as it ended, and its exit reason.
-type Reply<R> = Result<R, (Pid, ExitReason)>;
+/// was dropped as it ended, and its exit reason (boxed: a rare path that should
+/// not make every reply bigger).
+type Reply<R> = Result<R, Box<(Pid, ExitReason)>>;
 
 struct Waiting<R> {
     reply: oneshot::Receiver<Reply<R>>,
@@ -181,8 +182,8 @@ impl<R> Future for PendingReply<R> {
         match Pin::new(&mut waiting.reply).poll(cx) {
             Poll::Ready(Ok(Ok(reply))) => return Poll::Ready(Ok(reply)),
             // The server ended before replying; it failed the reply with its reason.
-            Poll::Ready(Ok(Err((pid, reason)))) if pid == waiting.pid => {
-                return Poll::Ready(Err(CallError::Exited(reason)));
+            Poll::Ready(Ok(Err(ended))) if ended.0 == waiting.pid => {
+                return Poll::Ready(Err(CallError::Exited(ended.1)));
             }
             // Handed to another server, which ended without replying: the server
             // called may well run on.
@@ -296,7 +297,7 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
         if let Some(sender) = self.sender.take() {
             process::orphan_reply(move |pid, reason| {
-                let _ = sender.send(Err((pid, reason.clone())));
+                let _ = sender.send(Err(Box::new((pid, reason.clone()))));
             });
         }
     }

@@ -137,6 +137,7 @@ impl ProcessCore {
         }
     }
 
+    #[inline]
     pub(crate) fn pid(&self) -> Pid {
         self.pid
     }
@@ -145,6 +146,7 @@ impl ProcessCore {
         self.name.as_deref()
     }
 
+    #[inline]
     pub(crate) fn parent(&self) -> Option<Pid> {
         self.parent
     }
@@ -244,20 +246,24 @@ impl ProcessCore {
     }
 
     /// Alive as OTP's `is_process_alive/1` means it: not ending and not ended.
+    #[inline]
     pub(crate) fn is_running(&self) -> bool {
         self.status.load(Ordering::Acquire) == RUNNING
     }
 
     /// Whether `kill` was called.
+    #[inline]
     pub(crate) fn is_killed(&self) -> bool {
         self.interrupt.load(Ordering::Acquire) & KILLED != 0
     }
 
     /// Whether the loop must stop: killed, or an exit signal ends the process.
+    #[inline]
     pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupt.load(Ordering::Relaxed) != 0
     }
 
+    #[inline]
     pub(crate) fn traps_exits(&self) -> bool {
         self.trap_exit.load(Ordering::Relaxed)
     }
@@ -288,10 +294,16 @@ impl ProcessCore {
     }
 
     /// The exit signal that ends the process, if one came.
+    #[inline]
     pub(crate) fn take_signal(&self) -> Option<ExitReason> {
         if self.interrupt.load(Ordering::Acquire) & SIGNALLED == 0 {
             return None;
         }
+        self.take_signal_slow()
+    }
+
+    #[cold]
+    fn take_signal_slow(&self) -> Option<ExitReason> {
         self.signal_slot().reason.take()
     }
 
@@ -331,6 +343,7 @@ impl ProcessCore {
     }
 
     /// Whether a handler dropped one of its replies unsent (one load per message).
+    #[inline]
     pub(crate) fn has_dropped_replies(&self) -> bool {
         self.dropped_replies.load(Ordering::Relaxed)
     }
@@ -345,6 +358,7 @@ impl ProcessCore {
         )
     }
 
+    #[inline]
     pub(crate) fn has_exited(&self) -> bool {
         self.status.load(Ordering::Acquire) == EXITED
     }
@@ -353,6 +367,7 @@ impl ProcessCore {
     /// request: a `ReplyTo` dropped on the task of an ending process is kept, and
     /// failed with the exit reason (see `orphan_reply`), rather than closed, which
     /// its caller would take for `NoReply`.
+    #[inline]
     pub(crate) fn begin_exit(&self) {
         let _ = self
             .status

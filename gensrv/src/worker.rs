@@ -86,8 +86,10 @@ async fn run<S: GenServer>(
             core.begin_exit();
             core.settle_dropped_replies(true);
             // Requests sent during init fail with the reason.
-            drop(inbox);
-            drop(ctx);
+            let reason = match drop_the_rest(ctx, inbox) {
+                None => reason,
+                Some(panic) => ExitReason::Panic(panic),
+            };
             // As OTP's init_it: free the name before the starter hears of the
             // failure, so that it can retry at once.
             core.finish(reason);
@@ -132,9 +134,29 @@ async fn run<S: GenServer>(
         }
     }
     // Timers stop, and queued calls fail with the reason published just below.
-    drop(ctx);
-    drop(inbox);
+    let reason = match drop_the_rest(ctx, inbox) {
+        None => reason,
+        Some(panic) => ExitReason::Panic(panic),
+    };
     core.finish(reason);
+}
+
+/// Drops what an ending server still holds: its context (timers stop) and every
+/// message still queued, one by one, so that a message whose `Drop` panics costs
+/// neither the others (their callers are failed all the same) nor the end of the
+/// server. Gives the first such panic.
+fn drop_the_rest<S: GenServer>(
+    ctx: Context<S>,
+    mut inbox: mpsc::UnboundedReceiver<Envelope<S>>,
+) -> Option<String> {
+    let mut panicked = catch_unwind(AssertUnwindSafe(|| drop(ctx))).err();
+    inbox.close();
+    while let Ok(envelope) = inbox.try_recv() {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(envelope))) {
+            panicked.get_or_insert(panic);
+        }
+    }
+    panicked.map(panic_message)
 }
 
 /// The receive loop, until the server stops; gives the reason.

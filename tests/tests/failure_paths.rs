@@ -729,3 +729,46 @@ async fn a_trapping_child_in_a_handler_ends_with_its_parent() {
     assert_eq!(within(2, child.exited()).await, panic);
     assert_eq!(within(2, child.exits()).await, Err(CallError::NoProc));
 }
+
+/// Panics when dropped.
+struct Grenade;
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        panic!("grenade went off");
+    }
+}
+
+/// Takes grenades, and naps.
+struct Bin;
+
+#[gen_server]
+impl Bin {
+    #[cast]
+    async fn nap(&self) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+
+    #[cast]
+    fn take(&self, grenade: Grenade) {
+        std::mem::forget(grenade);
+    }
+
+    #[call]
+    fn ping(&self) {}
+}
+
+// Semantics 11: a panic anywhere, also in the `Drop` of a message still queued
+// when the server ends, is its exit reason; the other queued callers are failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_dropping_a_queued_message_is_the_exit_reason() {
+    let bin = Bin::start(Bin).await.unwrap();
+    bin.nap().unwrap();
+    bin.take(Grenade).unwrap();
+    let queued = bin.ping().send();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    gensrv::exit(&bin, error("emptied"));
+    let panic = ExitReason::Panic("grenade went off".into());
+    assert_eq!(within(5, bin.exited()).await, panic);
+    assert_eq!(within(5, queued).await, Err(CallError::Exited(panic)));
+}
