@@ -1388,17 +1388,35 @@ impl std::io::Write for Captured {
     }
 }
 
-// On one thread: the subscriber set here is that thread's, and every task of the
-// test (the supervisor's among them) runs on it.
-#[tokio::test(flavor = "current_thread")]
-async fn restarts_are_logged_with_the_child_id_the_reason_and_the_restart_count() {
+/// While the guards live, the `tracing` events of this thread are written to the
+/// buffer returned.
+///
+/// `tracing` caches, per call site, whether some subscriber wants its events.
+/// While a single subscriber is registered, a site first reached on a thread of
+/// another test (which has none) is cached as wanted by nobody, and this test's
+/// subscriber would miss it too. A second, silent subscriber kept registered makes
+/// every site ask the subscriber of the thread it runs on instead.
+fn capture_logs() -> (
+    Captured,
+    tracing::Dispatch,
+    tracing::subscriber::DefaultGuard,
+) {
+    let silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _subscriber = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
+    (captured, silent, guard)
+}
+
+// On one thread: the subscriber set here is that thread's, and every task of the
+// test (the supervisor's among them) runs on it.
+#[tokio::test(flavor = "current_thread")]
+async fn restarts_are_logged_with_the_child_id_the_reason_and_the_restart_count() {
+    let (captured, _silent, _subscriber) = capture_logs();
 
     let log = Log::new();
     let sup = start(workers(Strategy::OneForOne, &["logged"], &log).max_restarts(2)).await;
@@ -1436,14 +1454,7 @@ async fn restarts_are_logged_with_the_child_id_the_reason_and_the_restart_count(
 
 #[tokio::test(flavor = "current_thread")]
 async fn failed_restarts_are_logged_and_each_attempt_is_logged_as_a_restart() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _subscriber = tracing::subscriber::set_default(subscriber);
-
+    let (captured, _silent, _subscriber) = capture_logs();
     let log = Log::new();
     let plan = Plan::new("failing", &log);
     let sup = start(
