@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 
 use tokio::sync::{Notify, mpsc};
-use tokio::task::AbortHandle;
 
 use crate::mailbox::{Envelope, Sys};
 use crate::{Down, ExitReason, GenServer, MonitorRef, Pid, registry};
@@ -51,7 +50,6 @@ pub(crate) struct ProcessCore {
     dropped: Mutex<Vec<Orphan>>,
     exit_reason: OnceLock<ExitReason>,
     exit_notify: Notify,
-    abort: Mutex<AbortSlot>,
     /// Replies dropped unsent while the process was ending, to be failed with the
     /// exit reason once it is final.
     orphans: Mutex<Vec<Orphan>>,
@@ -131,7 +129,6 @@ impl ProcessCore {
             dropped: Mutex::new(Vec::new()),
             exit_reason: OnceLock::new(),
             exit_notify: Notify::new(),
-            abort: Mutex::new(AbortSlot::NotYet),
             orphans: Mutex::new(Vec::new()),
             children_at_end: Mutex::new(Vec::new()),
         }
@@ -293,17 +290,21 @@ impl ProcessCore {
         }
     }
 
-    /// The exit signal that ends the process, if one came.
+    /// Why the process must end now, if it must: `Killed` once it was killed,
+    /// or the exit signal that ends it.
     #[inline]
-    pub(crate) fn take_signal(&self) -> Option<ExitReason> {
-        if self.interrupt.load(Ordering::Acquire) & SIGNALLED == 0 {
+    pub(crate) fn take_interrupt(&self) -> Option<ExitReason> {
+        if self.interrupt.load(Ordering::Acquire) == 0 {
             return None;
         }
-        self.take_signal_slow()
+        self.take_interrupt_slow()
     }
 
     #[cold]
-    fn take_signal_slow(&self) -> Option<ExitReason> {
+    fn take_interrupt_slow(&self) -> Option<ExitReason> {
+        if self.is_killed() {
+            return Some(ExitReason::Killed);
+        }
         self.signal_slot().reason.take()
     }
 
@@ -374,31 +375,29 @@ impl ProcessCore {
             .compare_exchange(RUNNING, EXITING, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    pub(crate) fn set_abort(&self, handle: AbortHandle) {
-        let mut slot = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
-        if let AbortSlot::KillPending = *slot {
-            handle.abort();
-        }
-        *slot = AbortSlot::Handle(handle);
-    }
-
-    /// Ends the process at once, without running terminate (OTP's `exit(Pid, kill)`).
+    /// Ends the process at once, without running terminate (OTP's `exit(Pid, kill)`):
+    /// whatever its task is doing (init, a handler, terminate, waiting for a
+    /// message) is dropped at its next `.await`, and the task ends as any other
+    /// end does, failing the queued calls and publishing the end. (Aborting the
+    /// task instead would drop the mailbox at once, and a call sent just then
+    /// could land in it after it was emptied, to wait out its timeout.)
     pub(crate) fn kill(&self) {
         if self.has_exited() {
             return;
         }
-        self.interrupt.fetch_or(KILLED, Ordering::Release);
         self.begin_exit();
-        let mut slot = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*slot {
-            AbortSlot::Handle(handle) => handle.abort(),
-            // Only a server killing itself from `init` gets here before `set_abort`.
-            AbortSlot::NotYet | AbortSlot::KillPending => *slot = AbortSlot::KillPending,
+        let waker = {
+            let slot = self.signal_slot();
+            self.interrupt.fetch_or(KILLED, Ordering::Release);
+            slot.waker.clone()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
     /// Publishes the end of the process. Runs exactly once, from the server task's
-    /// exit guard (also when the task is aborted). In this order:
+    /// end, or from its exit guard if the task is dropped first. In this order:
     ///
     /// 1. the name and table entry are freed, so that a restart can take the name;
     /// 2. monitors get their `Down`, links their exit signal;
@@ -529,13 +528,6 @@ pub(crate) fn exit_signal(target: &dyn AnyProcess, from: Pid, reason: ExitReason
         return;
     }
     core.signal_exit(reason);
-}
-
-/// How to abort the server task; the task is spawned after the process exists.
-enum AbortSlot {
-    NotYet,
-    KillPending,
-    Handle(AbortHandle),
 }
 
 /// A process of any server type.

@@ -137,8 +137,7 @@ impl<S: GenServer> Start<S> {
         }
         let (ack, acked) = oneshot::channel();
         let task = worker::task(process.clone(), inbox, self.arg, ack);
-        let handle = runtime.spawn(process::scope(process.clone(), task));
-        process.core.set_abort(handle.abort_handle());
+        drop(runtime.spawn(process::scope(process.clone(), task)));
         let acked = match self.init_timeout {
             None => acked.await,
             Some(timeout) => match tokio::time::timeout(timeout, acked).await {

@@ -65,7 +65,7 @@ async fn run<S: GenServer>(
     let mut inbox = inbox;
     let mut ctx = Context::new(ServerRef::from_process(process.clone()));
 
-    let init = Interruptible::new(catch_panic(S::init(arg, &mut ctx)), core).await;
+    let init = Interruptible::new(catch_panic(S::init(arg, &mut ctx)), core, false).await;
     let mut state = match init {
         Ok(Ok(Init::Ready(state))) => {
             core.settle_dropped_replies(false);
@@ -86,7 +86,7 @@ async fn run<S: GenServer>(
             core.begin_exit();
             core.settle_dropped_replies(true);
             // Requests sent during init fail with the reason.
-            let reason = match drop_the_rest(ctx, inbox) {
+            let reason = match drop_the_rest(ctx, inbox).await {
                 None => reason,
                 Some(panic) => ExitReason::Panic(panic),
             };
@@ -105,6 +105,7 @@ async fn run<S: GenServer>(
     let served = catch_panic(Interruptible::new(
         serve(&mut state, &mut ctx, &mut inbox, core),
         core,
+        false,
     ))
     .await;
     let reason = match served {
@@ -116,14 +117,21 @@ async fn run<S: GenServer>(
     core.settle_dropped_replies(true);
     inbox.close();
     // The state moves into terminate inside the catch: a panic in its `Drop` is a
-    // panic of terminate.
-    let terminated = catch_panic(async {
-        state.terminate(&reason, &mut ctx).await;
-    })
-    .await;
-    let reason = match terminated {
-        Ok(()) => reason,
-        Err(panic) => ExitReason::Panic(panic),
+    // panic of terminate. A kill, before or during terminate, skips it; an exit
+    // signal does not interrupt it.
+    let reason = if core.is_killed() {
+        // Killed is killed, as in OTP, even if the state's `Drop` panics.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(state)));
+        ExitReason::Killed
+    } else {
+        let terminate = catch_panic(async {
+            state.terminate(&reason, &mut ctx).await;
+        });
+        match Interruptible::new(terminate, core, true).await {
+            Ok(Ok(())) => reason,
+            Ok(Err(panic)) => ExitReason::Panic(panic),
+            Err(killed) => killed,
+        }
     };
     if !reason.is_normal() {
         match core.name() {
@@ -134,7 +142,7 @@ async fn run<S: GenServer>(
         }
     }
     // Timers stop, and queued calls fail with the reason published just below.
-    let reason = match drop_the_rest(ctx, inbox) {
+    let reason = match drop_the_rest(ctx, inbox).await {
         None => reason,
         Some(panic) => ExitReason::Panic(panic),
     };
@@ -145,13 +153,17 @@ async fn run<S: GenServer>(
 /// message still queued, one by one, so that a message whose `Drop` panics costs
 /// neither the others (their callers are failed all the same) nor the end of the
 /// server. Gives the first such panic.
-fn drop_the_rest<S: GenServer>(
+///
+/// Received until the closed mailbox says it is empty *and* no send is under
+/// way: a call whose sender got in just before the close is in the mailbox a
+/// moment later, and is failed here too instead of waiting out its timeout.
+async fn drop_the_rest<S: GenServer>(
     ctx: Context<S>,
     mut inbox: mpsc::UnboundedReceiver<Envelope<S>>,
 ) -> Option<String> {
     let mut panicked = catch_unwind(AssertUnwindSafe(|| drop(ctx))).err();
     inbox.close();
-    while let Ok(envelope) = inbox.try_recv() {
+    while let Some(envelope) = inbox.recv().await {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(envelope))) {
             panicked.get_or_insert(panic);
         }
@@ -209,21 +221,14 @@ async fn serve<S: GenServer>(
         } else {
             continue;
         };
-        if core.is_interrupted() {
-            if core.is_killed() {
-                // Killed while this task was running: the abort takes effect only
-                // when the task yields, and a ready mailbox does not yield. No
-                // message is handled after `kill`; this one, and those behind it,
-                // are dropped with the task (waiting here for the abort), and their
-                // callers get `Exited(Killed)`.
-                return std::future::pending().await;
-            }
-            if let Some(reason) = core.take_signal() {
-                // An exit signal ends the server before its next message, which is
-                // dropped with the rest and fails with the reason.
-                core.begin_exit();
-                return reason;
-            }
+        if core.is_interrupted()
+            && let Some(reason) = core.take_interrupt()
+        {
+            // Killed, or an exit signal ends the server, before its next message
+            // (a ready mailbox does not yield to the `Interruptible` around the
+            // loop): this one is dropped with the rest, and fails with the reason.
+            core.begin_exit();
+            return reason;
         }
         // Dispatched here rather than in a function of its own: one async layer
         // (and one copy of every message) less.
@@ -284,9 +289,8 @@ fn resume_idle<S: GenServer>(ctx: &mut Context<S>, idle: Option<Instant>) {
     }
 }
 
-/// Publishes the end of the server if the task ends without `run` doing it: it
-/// was aborted (by `kill`, or by its runtime shutting down), before or after it
-/// was first polled.
+/// Publishes the end of the server if the task ends without `run` doing it: its
+/// runtime shut down, before or after the task was first polled.
 pub(crate) struct ExitGuard<S: GenServer> {
     process: Arc<Process<S>>,
 }
@@ -301,12 +305,14 @@ impl<S: GenServer> Drop for ExitGuard<S> {
 }
 
 pin_project_lite::pin_project! {
-    /// Polls a future unless an exit signal has come to end the server: then gives
-    /// the signal's reason, and the future is dropped with the handler it was in.
+    /// Polls a future unless the server was killed or an exit signal has come to
+    /// end it (only a kill, with `kill_only`): then gives the reason, and the
+    /// future is dropped with the handler it was in.
     struct Interruptible<'a, F> {
         #[pin]
         inner: F,
         core: &'a ProcessCore,
+        kill_only: bool,
         // The waker registered with the process last: tokio gives a task the same
         // one each poll, so registering costs one comparison after the first.
         waker: Option<Waker>,
@@ -314,12 +320,24 @@ pin_project_lite::pin_project! {
 }
 
 impl<'a, F> Interruptible<'a, F> {
-    fn new(inner: F, core: &'a ProcessCore) -> Self {
+    fn new(inner: F, core: &'a ProcessCore, kill_only: bool) -> Self {
         Interruptible {
             inner,
             core,
+            kill_only,
             waker: None,
         }
+    }
+}
+
+impl<F> Interruptible<'_, F> {
+    fn interrupted(core: &ProcessCore, kill_only: bool) -> Option<ExitReason> {
+        if kill_only {
+            return core.is_killed().then_some(ExitReason::Killed);
+        }
+        let reason = core.take_interrupt()?;
+        core.begin_exit();
+        Some(reason)
     }
 }
 
@@ -328,8 +346,7 @@ impl<F: Future> Future for Interruptible<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some(reason) = this.core.take_signal() {
-            this.core.begin_exit();
+        if let Some(reason) = Self::interrupted(this.core, *this.kill_only) {
             return Poll::Ready(Err(reason));
         }
         match this.inner.poll(cx) {
@@ -339,8 +356,7 @@ impl<F: Future> Future for Interruptible<'_, F> {
                     this.core.register_waker(cx.waker());
                     *this.waker = Some(cx.waker().clone());
                     // A signal that came before the waker was there woke nobody.
-                    if let Some(reason) = this.core.take_signal() {
-                        this.core.begin_exit();
+                    if let Some(reason) = Self::interrupted(this.core, *this.kill_only) {
                         return Poll::Ready(Err(reason));
                     }
                 }
