@@ -153,6 +153,36 @@
 //! itself) after too many restarts; supervisors nest into trees. See
 //! [`supervisor`].
 //!
+//! # Seeing what happens: tracing
+//!
+//! gensrv reports through [`tracing`](https://docs.rs/tracing), and prints nothing
+//! by itself: install a subscriber (e.g. `tracing_subscriber::fmt::init()`) to see
+//! a server ending abnormally (at error level, with its pid, name and reason), a
+//! supervisor restarting a child (warn) and a supervisor giving up after too many
+//! restarts (error), which ends it and, through its own supervisor, may restart
+//! its healthy siblings too. Without a subscriber, all of that is silent.
+//!
+//! # Names are process-wide
+//!
+//! A name given with [`Start::name`] belongs to the whole OS process, as in an
+//! Erlang node: `cargo test` runs tests in parallel threads of one process, so
+//! tests that name servers must use names of their own, or they get
+//! [`StartError::AlreadyStarted`] from each other.
+//!
+//! # When terminate does not run
+//!
+//! A server's terminate runs however it ends (a stop, `ctx.stop`, a panic, an
+//! exit signal), except:
+//!
+//! - after [`kill`](ServerRef::kill) or [`exit()`] with [`ExitReason::Killed`]
+//!   (OTP's `kill`, which cannot be trapped);
+//! - when init did not return a state (it failed, panicked, or was interrupted):
+//!   there is nothing to terminate;
+//! - when the tokio runtime it runs on is dropped: its task is dropped, and the
+//!   end is published with [`ExitReason::Killed`];
+//! - when a handler never returns to an `.await` (a blocking loop): nothing can
+//!   interrupt it, so its server never ends.
+//!
 //! # Map of the crate
 //!
 //! - [`gen_server`]: the attribute, and what it generates.
@@ -296,6 +326,11 @@ pub use crate::supervisor::ChildSpec;
 ///   the server to itself with [`Context::send_after`] and
 ///   [`Context::send_interval`].
 /// - Without `#[init]`, `start` takes the state itself.
+/// - A handler can ask its server, through its [`Context`], to stop
+///   ([`Context::stop`]), to handle a message of its own before anything else in
+///   the mailbox ([`Context::continue_with`], OTP's `{continue, ..}`), to time out
+///   when idle ([`Context::set_timeout`]), to send itself messages later (timers),
+///   and to monitor, link, trap exits and send exit signals.
 /// - `#[terminate]` runs whenever the server ends (stop, `ctx.stop`, a panic, an
 ///   exit signal), except after [`kill`](ServerRef::kill).
 /// - A `#[call]` that takes a `reply: ReplyTo<T>` argument (and returns nothing)
