@@ -660,7 +660,7 @@ async fn a_supervisor_killed_mid_shutdown_takes_its_children_down() {
     let waiting = Sleeper::default();
     let waiting_terminated = waiting.terminated.clone();
     let slow = Sleeper {
-        terminate_for: Duration::from_millis(300),
+        terminate_for: Duration::from_secs(1),
         ..Sleeper::default()
     };
     let sup = Supervisor::start(
