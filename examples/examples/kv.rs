@@ -286,7 +286,7 @@ async fn step<F: IntoFuture>(future: F) -> Result<F::Output, String> {
 
 /// Prints the tree under `top`, with pids and registered names.
 async fn print_tree(top: &SupervisorRef) -> Result<(), String> {
-    println!("{}", describe("kv", top.pid()));
+    println!("{}", describe("kv", top.pid(), top.name()));
     print_children(Node::Static(top.clone()), String::new()).await
 }
 
@@ -314,7 +314,10 @@ fn print_children(node: Node, indent: String) -> Pin<Box<dyn Future<Output = Res
                 println!("{indent}{branch}{} (not running)", child.id);
                 continue;
             };
-            println!("{indent}{branch}{}", describe(&child.id, pid));
+            println!(
+                "{indent}{branch}{}",
+                describe(&child.id, pid, child.name.as_deref())
+            );
             if child.kind == ChildKind::Supervisor {
                 let node = match ServerRef::<Supervisor>::from_pid(pid) {
                     Some(sup) => Node::Static(sup.into()),
@@ -332,8 +335,8 @@ fn print_children(node: Node, indent: String) -> Pin<Box<dyn Future<Output = Res
 }
 
 /// `id <pid> "name"`.
-fn describe(id: &str, pid: Pid) -> String {
-    match gensrv::process_info(pid).and_then(|info| info.name) {
+fn describe(id: &str, pid: Pid, name: Option<&str>) -> String {
+    match name {
         Some(name) => format!("{id} {pid} {name:?}"),
         None => format!("{id} {pid}"),
     }

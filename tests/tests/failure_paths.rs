@@ -103,12 +103,12 @@ async fn once_a_tree_is_stopped_nothing_of_it_runs() {
         };
         let terminated = worker.terminated.clone();
         let sub = Supervisor::new(Strategy::OneForOne)
-            .child(Sleeper::child_spec(worker).name("fp-tree-worker"));
+            .child(Sleeper::child_spec(worker).with_name("fp-tree-worker"));
         let top = Supervisor::start(
             Supervisor::new(Strategy::OneForOne).child(
                 Supervisor::child_spec(sub)
-                    .name("fp-tree-sub")
-                    .shutdown(Shutdown::Timeout(Duration::from_millis(200))),
+                    .with_name("fp-tree-sub")
+                    .with_shutdown(Shutdown::Timeout(Duration::from_millis(200))),
             ),
         )
         .await
@@ -137,10 +137,10 @@ async fn a_tree_whose_top_is_killed_ends_whole() {
     let worker = Sleeper::default();
     let terminated = worker.terminated.clone();
     let sub = Supervisor::new(Strategy::OneForOne)
-        .child(Sleeper::child_spec(worker).name("fp-killed-worker"));
+        .child(Sleeper::child_spec(worker).with_name("fp-killed-worker"));
     let top = Supervisor::start(
         Supervisor::new(Strategy::OneForOne)
-            .child(Supervisor::child_spec(sub).name("fp-killed-sub")),
+            .child(Supervisor::child_spec(sub).with_name("fp-killed-sub")),
     )
     .await
     .unwrap();
@@ -178,8 +178,8 @@ impl Asker {
 async fn a_restart_is_not_stalled_by_a_child_blocked_in_a_call_to_its_supervisor() {
     let sup = Supervisor::start(
         Supervisor::new(Strategy::OneForAll)
-            .child(Asker::child_spec(Asker).name("fp-stall-asker"))
-            .child(Sleeper::child_spec(Sleeper::default()).name("fp-stall-partner")),
+            .child(Asker::child_spec(Asker).with_name("fp-stall-asker"))
+            .child(Sleeper::child_spec(Sleeper::default()).with_name("fp-stall-partner")),
     )
     .name("fp-stall-sup")
     .await
@@ -667,10 +667,14 @@ async fn a_supervisor_killed_mid_shutdown_takes_its_children_down() {
         Supervisor::new(Strategy::OneForOne)
             .child(
                 Sleeper::child_spec(waiting)
-                    .id("waiting")
-                    .name("fp-mid-waiting"),
+                    .with_id("waiting")
+                    .with_name("fp-mid-waiting"),
             )
-            .child(Sleeper::child_spec(slow).id("slow").name("fp-mid-slow")),
+            .child(
+                Sleeper::child_spec(slow)
+                    .with_id("slow")
+                    .with_name("fp-mid-slow"),
+            ),
     )
     .await
     .unwrap();

@@ -485,16 +485,13 @@ async fn the_registry_recovers_under_open_connections() {
 
     // A registry gone for longer than the wait: `SERVICE UNAVAILABLE`, and the
     // connection still works when it is back.
-    within(10, store.terminate_child("registry".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    within(10, store.terminate_child("registry")).await.unwrap();
     let sent = Instant::now();
     a.expect(b"GET fresh k\r\n", "SERVICE UNAVAILABLE\r\n")
         .await;
     assert!(sent.elapsed() >= REGISTRY_WAIT);
     a.expect(b"CREATE x\r\n", "SERVICE UNAVAILABLE\r\n").await;
-    within(10, store.restart_child("registry".into()))
+    within(10, store.restart_child("registry"))
         .await
         .unwrap()
         .unwrap();

@@ -15,13 +15,14 @@ mod supervision;
 use std::time::{Duration, Instant};
 
 use gensrv::supervisor::{
-    ChildCount, ChildError, ChildKind, Restart, Shutdown, Strategy, Supervisor, SupervisorRef,
+    ChildCount, ChildKind, ChildSpec, DeleteChildError, Restart, RestartChildError, Shutdown,
+    StartChildError, Strategy, Supervisor, SupervisorRef, TerminateChildError,
 };
 use gensrv::{Context, ExitReason, Pid, StartError, gen_server};
 use gensrv_tests::{info, within};
 use supervision::{
-    Boot, Ending, Log, Plan, Watcher, Worker, child, children, crash, crash_child, crashed, ids,
-    pid_of, settle, shutdowns, starts, supervisor_ref, worker, worker_ref,
+    Boot, Ending, Log, Plan, Watcher, Worker, WorkerRef, child, children, crash, crash_child,
+    crashed, ids, pid_of, settle, shutdowns, starts, supervisor_ref, worker, worker_ref,
 };
 
 async fn start(sup: Supervisor) -> SupervisorRef {
@@ -156,7 +157,7 @@ async fn rest_for_one_restarts_the_crashed_child_and_those_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_restart_drops_its_temporary_children_instead_of_restarting_them() {
     let log = Log::new();
-    let temporary = |id| worker(id, &log).restart(Restart::Temporary);
+    let temporary = |id| worker(id, &log).with_restart(Restart::Temporary);
     let tree = |strategy| {
         Supervisor::new(strategy)
             .child(temporary("t1"))
@@ -232,7 +233,7 @@ async fn a_transient_child_is_restarted_only_after_an_abnormal_end() {
     let log = Log::new();
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
-            .child(worker("t", &log).restart(Restart::Transient))
+            .child(worker("t", &log).with_restart(Restart::Transient))
             .max_restarts(10),
     )
     .await;
@@ -263,8 +264,8 @@ async fn a_transient_child_is_restarted_only_after_an_abnormal_end() {
         let counted = count(&sup).await;
         assert_eq!((counted.specs, counted.active), (1, 0));
         // It can be started again by hand.
-        let again = within(5, sup.restart_child("t".into())).await.unwrap();
-        assert_eq!(again.unwrap(), pid_of(&sup, "t").await);
+        let again = within(5, sup.restart_child("t")).await.unwrap();
+        assert_eq!(again, pid_of(&sup, "t").await);
         assert_eq!(log.take(), ["start t"]);
     }
 }
@@ -272,7 +273,7 @@ async fn a_transient_child_is_restarted_only_after_an_abnormal_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_temporary_child_is_never_restarted_and_its_spec_is_removed() {
     let log = Log::new();
-    let temporary = |id| worker(id, &log).restart(Restart::Temporary);
+    let temporary = |id| worker(id, &log).with_restart(Restart::Temporary);
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
             .child(temporary("crashes"))
@@ -289,10 +290,7 @@ async fn a_temporary_child_is_never_restarted_and_its_spec_is_removed() {
     ends.exit_with(ExitReason::Normal).unwrap();
     within(5, ends.exited()).await;
     assert_eq!(ids(&sup).await, ["terminated", "p"]);
-    within(5, sup.terminate_child("terminated".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    within(5, sup.terminate_child("terminated")).await.unwrap();
     assert_eq!(ids(&sup).await, ["p"]);
     assert_eq!(
         log.take(),
@@ -303,10 +301,8 @@ async fn a_temporary_child_is_never_restarted_and_its_spec_is_removed() {
         ]
     );
     assert_eq!(
-        within(5, sup.restart_child("crashes".into()))
-            .await
-            .unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.restart_child("crashes")).await,
+        Err(RestartChildError::NotFound)
     );
     assert_eq!(count(&sup).await.specs, 1);
 }
@@ -317,34 +313,28 @@ async fn a_temporary_child_is_never_restarted_and_its_spec_is_removed() {
 async fn child_specs_default_as_in_otp() {
     let log = Log::new();
     let spec = Worker::child_spec(Plan::new("w", &log));
-    assert_eq!(spec.get_id(), "Worker");
-    assert_eq!(spec.get_restart(), Restart::Permanent);
-    assert_eq!(
-        spec.get_shutdown(),
-        Shutdown::Timeout(Duration::from_secs(5))
-    );
-    assert_eq!(spec.get_kind(), ChildKind::Worker);
+    assert_eq!(spec.id(), "Worker");
+    assert_eq!(spec.restart(), Restart::Permanent);
+    assert_eq!(spec.shutdown(), Shutdown::Timeout(Duration::from_secs(5)));
+    assert_eq!(spec.kind(), ChildKind::Worker);
 
     let spec = Supervisor::child_spec(Supervisor::new(Strategy::OneForOne));
-    assert_eq!(spec.get_id(), "Supervisor");
-    assert_eq!(spec.get_shutdown(), Shutdown::Infinity);
-    assert_eq!(spec.get_kind(), ChildKind::Supervisor);
+    assert_eq!(spec.id(), "Supervisor");
+    assert_eq!(spec.shutdown(), Shutdown::Infinity);
+    assert_eq!(spec.kind(), ChildKind::Supervisor);
 }
 
 /// Terminates child `id` of `sup`; the time it took.
 async fn time_terminate(sup: &SupervisorRef, id: &str) -> Duration {
     let started = Instant::now();
-    within(5, sup.terminate_child(id.into()))
-        .await
-        .unwrap()
-        .unwrap();
+    within(5, sup.terminate_child(id)).await.unwrap();
     started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_timeout_asks_the_child_to_stop_and_its_terminate_runs() {
     let log = Log::new();
-    let spec = worker("a", &log).shutdown(Shutdown::Timeout(Duration::from_secs(2)));
+    let spec = worker("a", &log).with_shutdown(Shutdown::Timeout(Duration::from_secs(2)));
     let sup = start(Supervisor::new(Strategy::OneForOne).child(spec)).await;
     log.take();
     let a = child(&sup, "a").await;
@@ -363,7 +353,7 @@ async fn a_child_whose_terminate_hangs_is_killed_after_its_shutdown_timeout() {
         Plan::new(id, &log)
             .ending(Ending::Hang)
             .spec()
-            .shutdown(Shutdown::Timeout(timeout))
+            .with_shutdown(Shutdown::Timeout(timeout))
     };
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
@@ -394,7 +384,7 @@ async fn a_child_whose_terminate_hangs_is_killed_after_its_shutdown_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brutal_kill_kills_the_child_without_running_its_terminate() {
     let log = Log::new();
-    let killed = |id| worker(id, &log).shutdown(Shutdown::BrutalKill);
+    let killed = |id| worker(id, &log).with_shutdown(Shutdown::BrutalKill);
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
             .child(worker("b", &log))
@@ -421,7 +411,7 @@ async fn shutdown_infinity_waits_for_a_slow_terminate() {
         Plan::new(id, &log)
             .ending(Ending::Slow(slow))
             .spec()
-            .shutdown(shutdown)
+            .with_shutdown(shutdown)
     };
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
@@ -457,7 +447,7 @@ async fn shutdown_timeout_zero_kills_at_once_and_max_waits_as_long_as_it_takes()
         Plan::new(id, &log)
             .ending(Ending::Slow(slow))
             .spec()
-            .shutdown(Shutdown::Timeout(timeout))
+            .with_shutdown(Shutdown::Timeout(timeout))
     };
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
@@ -710,12 +700,12 @@ async fn a_supervisor_answers_calls_between_attempts_to_restart_a_failing_child(
     assert_eq!((listed[1].pid, listed[1].restarting), (b, false));
     // A restarting child can be neither restarted nor deleted by hand.
     assert_eq!(
-        within(1, sup.restart_child("a".into())).await.unwrap(),
-        Err(ChildError::Restarting)
+        within(1, sup.restart_child("a")).await,
+        Err(RestartChildError::Restarting)
     );
     assert_eq!(
-        within(1, sup.delete_child("a".into())).await.unwrap(),
-        Err(ChildError::Restarting)
+        within(1, sup.delete_child("a")).await,
+        Err(DeleteChildError::Restarting)
     );
     // It keeps trying, and still answers.
     logged(&log, "boot-fail a", 3).await;
@@ -736,10 +726,7 @@ async fn terminate_child_ends_the_attempts_to_restart_a_failing_child() {
     a.set_boot(Boot::SlowFail(Duration::from_millis(50)));
     crash(&child(&sup, "a").await).await;
 
-    assert_eq!(
-        within(5, sup.terminate_child("a".into())).await.unwrap(),
-        Ok(())
-    );
+    assert_eq!(within(5, sup.terminate_child("a")).await, Ok(()));
     let attempts = log.count("boot-fail a");
     assert!(attempts >= 1);
     // The attempt still in the mailbox does nothing.
@@ -753,10 +740,7 @@ async fn terminate_child_ends_the_attempts_to_restart_a_failing_child() {
 
     // An ordinary stopped child now: restarted by hand.
     a.set_boot(Boot::Ready);
-    let restarted = within(5, sup.restart_child("a".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let restarted = within(5, sup.restart_child("a")).await.unwrap();
     assert!(restarted.is_some());
     assert_eq!(pid_of(&sup, "a").await, restarted);
 }
@@ -840,7 +824,7 @@ async fn a_child_whose_init_panics_fails_the_start_and_stops_the_children_starte
     let log = Log::new();
     let c = Plan::new("c", &log).boot(Boot::Panic);
     let tree = Supervisor::new(Strategy::OneForOne)
-        .child(worker("a", &log).name("sup-init-panics-a"))
+        .child(worker("a", &log).with_name("sup-init-panics-a"))
         .child(worker("b", &log))
         .child(c.spec())
         .child(worker("d", &log));
@@ -892,21 +876,12 @@ async fn a_child_whose_init_ignores_is_kept_without_a_process() {
 
     // Added at run time: Ok(None), and the spec is kept.
     let j = Plan::new("j", &log).boot(Boot::Ignore);
-    assert_eq!(
-        within(5, sup.start_child(j.spec())).await.unwrap(),
-        Ok(None)
-    );
+    assert_eq!(within(5, sup.start_child(j.spec())).await, Ok(None));
     assert_eq!(ids(&sup).await, ["a", "i", "b", "j"]);
 
-    assert_eq!(
-        within(5, sup.restart_child("i".into())).await.unwrap(),
-        Ok(None)
-    );
+    assert_eq!(within(5, sup.restart_child("i")).await, Ok(None));
     ignoring.set_boot(Boot::Ready);
-    let started = within(5, sup.restart_child("i".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let started = within(5, sup.restart_child("i")).await.unwrap();
     assert!(started.is_some());
     assert_eq!(pid_of(&sup, "i").await, started);
     assert_eq!(log.take(), ["ignore j", "ignore i", "start i"]);
@@ -920,15 +895,17 @@ async fn a_temporary_child_whose_init_ignores_is_not_kept() {
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
             .child(worker("a", &log))
-            .child(ignoring.spec().restart(Restart::Temporary)),
+            .child(ignoring.spec().with_restart(Restart::Temporary)),
     )
     .await;
     assert_eq!(ids(&sup).await, ["a"]);
     let later = Plan::new("u", &log).boot(Boot::Ignore);
     assert_eq!(
-        within(5, sup.start_child(later.spec().restart(Restart::Temporary)))
-            .await
-            .unwrap(),
+        within(
+            5,
+            sup.start_child(later.spec().with_restart(Restart::Temporary))
+        )
+        .await,
         Ok(None)
     );
     assert_eq!(ids(&sup).await, ["a"]);
@@ -958,9 +935,11 @@ async fn which_children_and_count_children_describe_the_children() {
     let log = Log::new();
     let sup = start(
         Supervisor::new(Strategy::OneForOne)
-            .child(worker("a", &log).restart(Restart::Transient))
-            .child(Supervisor::child_spec(workers(Strategy::OneForOne, &["x"], &log)).id("inner"))
-            .child(worker("t", &log).restart(Restart::Temporary)),
+            .child(worker("a", &log).with_restart(Restart::Transient))
+            .child(
+                Supervisor::child_spec(workers(Strategy::OneForOne, &["x"], &log)).with_id("inner"),
+            )
+            .child(worker("t", &log).with_restart(Restart::Temporary)),
     )
     .await;
     let listed = children(&sup).await;
@@ -1002,65 +981,53 @@ async fn terminate_restart_and_delete_child_by_id() {
     let a = child(&sup, "a").await;
 
     // terminate_child: stopped, not restarted, spec kept.
-    assert_eq!(
-        within(5, sup.terminate_child("a".into())).await.unwrap(),
-        Ok(())
-    );
+    assert_eq!(within(5, sup.terminate_child("a")).await, Ok(()));
     assert_eq!(within(5, a.exited()).await, ExitReason::Shutdown);
     assert_eq!(pid_of(&sup, "a").await, None);
     assert_eq!(ids(&sup).await, ["a", "b"]);
     // Again: nothing to stop, still fine (as OTP).
+    assert_eq!(within(5, sup.terminate_child("a")).await, Ok(()));
     assert_eq!(
-        within(5, sup.terminate_child("a".into())).await.unwrap(),
-        Ok(())
-    );
-    assert_eq!(
-        within(5, sup.terminate_child("zz".into())).await.unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.terminate_child("zz")).await,
+        Err(TerminateChildError::NotFound)
     );
     assert_eq!(log.take(), ["stop a shutdown"]);
 
     // A running child can be neither restarted nor deleted.
     assert_eq!(
-        within(5, sup.restart_child("b".into())).await.unwrap(),
-        Err(ChildError::Running)
+        within(5, sup.restart_child("b")).await,
+        Err(RestartChildError::Running)
     );
     assert_eq!(
-        within(5, sup.delete_child("b".into())).await.unwrap(),
-        Err(ChildError::Running)
+        within(5, sup.delete_child("b")).await,
+        Err(DeleteChildError::Running)
     );
     assert_eq!(
-        within(5, sup.restart_child("zz".into())).await.unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.restart_child("zz")).await,
+        Err(RestartChildError::NotFound)
     );
     assert_eq!(
-        within(5, sup.delete_child("zz".into())).await.unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.delete_child("zz")).await,
+        Err(DeleteChildError::NotFound)
     );
 
     // restart_child: a new incarnation, in its place.
-    let restarted = within(5, sup.restart_child("a".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    let restarted = within(5, sup.restart_child("a")).await.unwrap();
     assert!(restarted.is_some() && restarted != Some(a.pid()));
     assert_eq!(pids(&sup).await[0], restarted);
     assert_eq!(log.take(), ["start a"]);
 
     // delete_child: once terminated, forgotten.
     time_terminate(&sup, "a").await;
-    assert_eq!(
-        within(5, sup.delete_child("a".into())).await.unwrap(),
-        Ok(())
-    );
+    assert_eq!(within(5, sup.delete_child("a")).await, Ok(()));
     assert_eq!(ids(&sup).await, ["b"]);
     assert_eq!(
-        within(5, sup.delete_child("a".into())).await.unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.delete_child("a")).await,
+        Err(DeleteChildError::NotFound)
     );
     assert_eq!(
-        within(5, sup.restart_child("a".into())).await.unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.restart_child("a")).await,
+        Err(RestartChildError::NotFound)
     );
     assert_eq!(log.take(), ["stop a shutdown"]);
 }
@@ -1074,20 +1041,19 @@ async fn start_child_adds_a_supervised_child_after_the_others() {
     let c = within(5, sup.start_child(worker("c", &log)))
         .await
         .unwrap()
-        .unwrap()
         .unwrap();
     assert_eq!(ids(&sup).await, ["a", "c"]);
     assert_eq!(info(c).parent, Some(sup.pid()));
     assert_eq!(
-        within(5, sup.start_child(worker("c", &log))).await.unwrap(),
-        Err(ChildError::AlreadyStarted(c))
+        within(5, sup.start_child(worker("c", &log))).await,
+        Err(StartChildError::AlreadyStarted(c))
     );
 
     // One that fails to start is not kept.
     let bad = Plan::new("bad", &log).boot(Boot::Panic);
     assert_eq!(
-        within(5, sup.start_child(bad.spec())).await.unwrap(),
-        Err(ChildError::Start(StartError::Init(panic_reason(
+        within(5, sup.start_child(bad.spec())).await,
+        Err(StartChildError::Start(StartError::Init(panic_reason(
             "bad failed to boot"
         ))))
     );
@@ -1095,16 +1061,13 @@ async fn start_child_adds_a_supervised_child_after_the_others() {
 
     time_terminate(&sup, "c").await;
     assert_eq!(
-        within(5, sup.start_child(worker("c", &log))).await.unwrap(),
-        Err(ChildError::AlreadyPresent)
+        within(5, sup.start_child(worker("c", &log))).await,
+        Err(StartChildError::AlreadyPresent)
     );
     assert_eq!(log.take(), ["start c", "boot-panic bad", "stop c shutdown"]);
 
     // Once running, it is restarted and stopped like the others.
-    within(5, sup.restart_child("c".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    within(5, sup.restart_child("c")).await.unwrap().unwrap();
     crash_child(&sup, "c").await;
     within(5, sup.stop()).await.unwrap();
     assert_eq!(
@@ -1126,8 +1089,8 @@ async fn a_named_child_keeps_its_name_across_restarts() {
     let log = Log::new();
     let sup = start(
         Supervisor::new(Strategy::OneForAll)
-            .child(worker("a", &log).name("sup-named-a"))
-            .child(worker("b", &log).name("sup-named-b")),
+            .child(worker("a", &log).with_name("sup-named-a"))
+            .child(worker("b", &log).with_name("sup-named-b")),
     )
     .await;
     let a = Worker::whereis("sup-named-a").unwrap();
@@ -1263,8 +1226,8 @@ async fn tree(log: &Log) -> SupervisorRef {
     start(
         Supervisor::new(Strategy::OneForOne)
             .child(worker("w", log))
-            .child(Supervisor::child_spec(mid1).id("mid1"))
-            .child(Supervisor::child_spec(mid2).id("mid2")),
+            .child(Supervisor::child_spec(mid1).with_id("mid1"))
+            .child(Supervisor::child_spec(mid2).with_id("mid2")),
     )
     .await
 }
@@ -1349,7 +1312,7 @@ async fn a_middle_supervisor_that_gives_up_is_restarted_by_the_top() {
     let log = Log::new();
     let fragile = workers(Strategy::OneForOne, &["a", "b"], &log).max_restarts(0);
     let top = start(
-        Supervisor::new(Strategy::OneForOne).child(Supervisor::child_spec(fragile).id("mid")),
+        Supervisor::new(Strategy::OneForOne).child(Supervisor::child_spec(fragile).with_id("mid")),
     )
     .await;
     log.take();
@@ -1493,4 +1456,110 @@ async fn failed_restarts_are_logged_and_each_attempt_is_logged_as_a_restart() {
         assert!(failed[0].contains(field), "{field} in {}", failed[0]);
     }
     assert_eq!(lines("too many restarts").len(), 1, "{text}");
+}
+
+// The API on the handle: requests that wait as OTP's, typed children, `&str` ids,
+// one error per operation.
+
+/// A supervisor of one worker `slow` whose terminate takes 6 s, and whose
+/// shutdown allows it 7 s.
+async fn slow_to_stop(log: &Log) -> SupervisorRef {
+    let slow = Plan::new("slow", log).ending(Ending::Slow(Duration::from_secs(6)));
+    let spec = slow
+        .spec()
+        .with_shutdown(Shutdown::Timeout(Duration::from_secs(7)));
+    let sup = Supervisor::start(Supervisor::new(Strategy::OneForOne).child(spec))
+        .await
+        .unwrap();
+    log.take();
+    sup
+}
+
+// Paused time: the 6 s pass at once, and a call's default 5 s timeout would have
+// fired first.
+#[tokio::test(start_paused = true)]
+async fn terminate_child_waits_as_long_as_the_childs_shutdown_allows() {
+    let log = Log::new();
+    let sup = slow_to_stop(&log).await;
+    let began = tokio::time::Instant::now();
+    assert_eq!(sup.terminate_child("slow").await, Ok(()));
+    assert!(began.elapsed() >= Duration::from_secs(6));
+    assert_eq!(log.take(), ["stop slow shutdown"]);
+    assert_eq!(pid_of(&sup, "slow").await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_timeout_bounds_the_wait_and_the_stop_goes_on() {
+    let log = Log::new();
+    let sup = slow_to_stop(&log).await;
+    assert_eq!(
+        sup.terminate_child("slow")
+            .timeout(Duration::from_secs(1))
+            .await,
+        Err(TerminateChildError::Call(gensrv::CallError::Timeout))
+    );
+    // Answered once the stop is done. (No `within`: its 5 s would be up first.)
+    let listed = sup.which_children().await.unwrap();
+    assert_eq!(listed[0].pid, None);
+    assert_eq!(log.take(), ["stop slow shutdown"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_spec_starts_a_child_that_comes_back_as_its_handle() {
+    let log = Log::new();
+    let sup = start(Supervisor::new(Strategy::OneForOne)).await;
+    let spec = ChildSpec::typed::<Worker>(Plan::new("typed", &log)).with_id("typed");
+    let typed: WorkerRef = within(5, sup.start_child(spec)).await.unwrap().unwrap();
+    within(5, typed.ping()).await.unwrap();
+    assert_eq!(pid_of(&sup, "typed").await, Some(typed.pid()));
+    // An untyped spec gives the pid.
+    let pid: Pid = within(5, sup.start_child(worker("plain", &log)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pid_of(&sup, "plain").await, Some(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn which_children_shows_each_childs_name_and_shutdown() {
+    let log = Log::new();
+    let sup = start(
+        Supervisor::new(Strategy::OneForOne)
+            .child(worker("a", &log).with_name("sup-api-named"))
+            .child(worker("b", &log).with_shutdown(Shutdown::BrutalKill)),
+    )
+    .await;
+    let listed = children(&sup).await;
+    assert_eq!(listed[0].name.as_deref(), Some("sup-api-named"));
+    assert_eq!(
+        listed[0].shutdown,
+        Shutdown::Timeout(Duration::from_secs(5))
+    );
+    assert_eq!(listed[1].name, None);
+    assert_eq!(listed[1].shutdown, Shutdown::BrutalKill);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_on_a_supervisor_that_is_gone_fails_with_its_own_error() {
+    let log = Log::new();
+    let sup = start(workers(Strategy::OneForOne, &["a"], &log)).await;
+    within(5, sup.stop()).await.unwrap();
+    let gone = gensrv::CallError::NoProc;
+    assert_eq!(
+        within(5, sup.terminate_child("a")).await,
+        Err(TerminateChildError::Call(gone.clone()))
+    );
+    assert_eq!(
+        within(5, sup.restart_child("a")).await,
+        Err(RestartChildError::Call(gone.clone()))
+    );
+    assert_eq!(
+        within(5, sup.delete_child(String::from("a"))).await,
+        Err(DeleteChildError::Call(gone.clone()))
+    );
+    assert_eq!(
+        within(5, sup.start_child(worker("b", &log))).await,
+        Err(StartChildError::Call(gone.clone()))
+    );
+    assert_eq!(within(5, sup.which_children()).await, Err(gone));
 }

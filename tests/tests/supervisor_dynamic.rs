@@ -13,14 +13,14 @@ mod supervision;
 use std::time::{Duration, Instant};
 
 use gensrv::supervisor::{
-    ChildCount, ChildError, ChildKind, DynamicSupervisor, DynamicSupervisorRef, Restart, Shutdown,
-    Strategy, Supervisor,
+    ChildCount, ChildKind, ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Restart, Shutdown,
+    StartChildError, Strategy, Supervisor, TerminateChildError,
 };
 use gensrv::{ExitReason, Pid, StartError};
 use gensrv_tests::{info, within};
 use supervision::{
-    Boot, Log, Plan, Worker, WorkerRef, crash, crashed, dynamic_pids, pid_of, shutdowns, starts,
-    worker, worker_ref,
+    Boot, Ending, Log, Plan, Worker, WorkerRef, crash, crashed, dynamic_pids, pid_of, shutdowns,
+    starts, worker, worker_ref,
 };
 
 async fn start(sup: DynamicSupervisor) -> DynamicSupervisorRef {
@@ -29,12 +29,8 @@ async fn start(sup: DynamicSupervisor) -> DynamicSupervisorRef {
 
 /// Starts worker `id` under `sup`; its handle.
 async fn add(sup: &DynamicSupervisorRef, id: &str, log: &Log) -> WorkerRef {
-    let pid = within(5, sup.start_child(worker(id, log)))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    worker_ref(pid)
+    let spec = ChildSpec::typed::<Worker>(Plan::new(id, log)).with_id(id);
+    within(5, sup.start_child(spec)).await.unwrap().unwrap()
 }
 
 async fn count(sup: &DynamicSupervisorRef) -> ChildCount {
@@ -102,28 +98,24 @@ async fn max_children_caps_the_children_running_at_once() {
     let a = add(&sup, "a", &log).await;
     let b = within(
         5,
-        sup.start_child(worker("b", &log).restart(Restart::Temporary)),
+        sup.start_child(worker("b", &log).with_restart(Restart::Temporary)),
     )
     .await
     .unwrap()
-    .unwrap()
     .unwrap();
     assert_eq!(
-        within(5, sup.start_child(worker("c", &log))).await.unwrap(),
-        Err(ChildError::MaxChildren)
+        within(5, sup.start_child(worker("c", &log))).await,
+        Err(StartChildError::MaxChildren)
     );
     // Refused before its init ran.
     assert_eq!(log.take(), starts(&["a", "b"]));
 
     // A slot frees when a child is terminated...
-    within(5, sup.terminate_child(a.pid()))
-        .await
-        .unwrap()
-        .unwrap();
+    within(5, sup.terminate_child(a.pid())).await.unwrap();
     add(&sup, "c", &log).await;
     assert_eq!(
-        within(5, sup.start_child(worker("d", &log))).await.unwrap(),
-        Err(ChildError::MaxChildren)
+        within(5, sup.start_child(worker("d", &log))).await,
+        Err(StartChildError::MaxChildren)
     );
     // ...or ends for good.
     crash_child(&sup, &worker_ref(b)).await;
@@ -139,40 +131,34 @@ async fn terminate_child_stops_the_child_by_pid_as_its_spec_says_and_forgets_it(
     let b = add(&sup, "b", &log).await;
     let k = within(
         5,
-        sup.start_child(worker("k", &log).shutdown(Shutdown::BrutalKill)),
+        sup.start_child(worker("k", &log).with_shutdown(Shutdown::BrutalKill)),
     )
     .await
-    .unwrap()
     .unwrap()
     .unwrap();
     log.take();
 
-    assert_eq!(
-        within(5, sup.terminate_child(a.pid())).await.unwrap(),
-        Ok(())
-    );
+    assert_eq!(within(5, sup.terminate_child(a.pid())).await, Ok(()));
     assert_eq!(within(5, a.exited()).await, ExitReason::Shutdown);
     assert_eq!(log.take(), ["stop a shutdown"]);
     assert_eq!(dynamic_pids(&sup).await, [b.pid(), k]);
     assert_eq!(
-        within(5, sup.terminate_child(a.pid())).await.unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.terminate_child(a.pid())).await,
+        Err(TerminateChildError::NotFound)
     );
     // A process that is not its child.
     let stranger = within(5, Worker::start(Plan::new("x", &log)))
         .await
         .unwrap();
     assert_eq!(
-        within(5, sup.terminate_child(stranger.pid()))
-            .await
-            .unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.terminate_child(stranger.pid())).await,
+        Err(TerminateChildError::NotFound)
     );
     assert!(stranger.is_alive());
 
     // Brutal kill: no terminate.
     let k_ref = worker_ref(k);
-    within(5, sup.terminate_child(k)).await.unwrap().unwrap();
+    within(5, sup.terminate_child(k)).await.unwrap();
     assert_eq!(within(5, k_ref.exited()).await, ExitReason::Killed);
     assert_eq!(log.take(), ["start x"]);
     assert_eq!(dynamic_pids(&sup).await, [b.pid()]);
@@ -182,7 +168,7 @@ async fn terminate_child_stops_the_child_by_pid_as_its_spec_says_and_forgets_it(
 async fn children_are_restarted_alone_as_their_restart_type_says() {
     let log = Log::new();
     let sup = start(DynamicSupervisor::new().max_restarts(10)).await;
-    let spec = |id, restart| worker(id, &log).restart(restart);
+    let spec = |id, restart| worker(id, &log).with_restart(restart);
     let mut kids = vec![];
     for (id, restart) in [
         ("p", Restart::Permanent),
@@ -192,7 +178,6 @@ async fn children_are_restarted_alone_as_their_restart_type_says() {
     ] {
         let pid = within(5, sup.start_child(spec(id, restart)))
             .await
-            .unwrap()
             .unwrap()
             .unwrap();
         kids.push(worker_ref(pid));
@@ -268,14 +253,11 @@ async fn a_child_whose_init_ignores_or_panics_is_not_kept() {
     let log = Log::new();
     let sup = start(DynamicSupervisor::new()).await;
     let ignoring = Plan::new("i", &log).boot(Boot::Ignore);
-    assert_eq!(
-        within(5, sup.start_child(ignoring.spec())).await.unwrap(),
-        Ok(None)
-    );
+    assert_eq!(within(5, sup.start_child(ignoring.spec())).await, Ok(None));
     let panicking = Plan::new("p", &log).boot(Boot::Panic);
     assert_eq!(
-        within(5, sup.start_child(panicking.spec())).await.unwrap(),
-        Err(ChildError::Start(StartError::Init(ExitReason::Panic(
+        within(5, sup.start_child(panicking.spec())).await,
+        Err(StartChildError::Start(StartError::Init(ExitReason::Panic(
             "p failed to boot".into()
         ))))
     );
@@ -289,11 +271,7 @@ async fn init_failing_during_a_restart_is_retried_and_counts_against_the_intensi
     let log = Log::new();
     let sup = start(DynamicSupervisor::new()).await;
     let a = Plan::new("a", &log);
-    let pid = within(5, sup.start_child(a.spec()))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let pid = within(5, sup.start_child(a.spec())).await.unwrap().unwrap();
     log.take();
 
     a.set_boot(Boot::PanicOnce);
@@ -333,8 +311,8 @@ async fn max_children_zero_refuses_every_child() {
     let log = Log::new();
     let sup = start(DynamicSupervisor::new().max_children(0)).await;
     assert_eq!(
-        within(5, sup.start_child(worker("a", &log))).await.unwrap(),
-        Err(ChildError::MaxChildren)
+        within(5, sup.start_child(worker("a", &log))).await,
+        Err(StartChildError::MaxChildren)
     );
     assert_eq!(log.take(), Vec::<String>::new());
 }
@@ -361,11 +339,7 @@ async fn a_restarting_child_counts_against_max_children_and_is_terminated_by_its
     )
     .await;
     let a = Plan::new("a", &log);
-    let old = within(5, sup.start_child(a.spec()))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let old = within(5, sup.start_child(a.spec())).await.unwrap().unwrap();
     let b = add(&sup, "b", &log).await;
     log.take();
     a.set_boot(Boot::SlowFail(Duration::from_millis(50)));
@@ -383,21 +357,21 @@ async fn a_restarting_child_counts_against_max_children_and_is_terminated_by_its
     let counted = count(&sup).await;
     assert_eq!((counted.specs, counted.active, counted.workers), (2, 1, 2));
     assert_eq!(
-        within(5, sup.start_child(worker("c", &log))).await.unwrap(),
-        Err(ChildError::MaxChildren)
+        within(5, sup.start_child(worker("c", &log))).await,
+        Err(StartChildError::MaxChildren)
     );
     logged(&log, "boot-fail a", 3).await;
 
     // Terminated by the pid it had: forgotten, and no more attempts.
-    assert_eq!(within(5, sup.terminate_child(old)).await.unwrap(), Ok(()));
+    assert_eq!(within(5, sup.terminate_child(old)).await, Ok(()));
     let attempts = log.count("boot-fail a");
     assert_eq!(dynamic_pids(&sup).await, [b.pid()]);
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(log.count("boot-fail a"), attempts);
     assert!(sup.is_alive());
     assert_eq!(
-        within(5, sup.terminate_child(old)).await.unwrap(),
-        Err(ChildError::NotFound)
+        within(5, sup.terminate_child(old)).await,
+        Err(TerminateChildError::NotFound)
     );
     add(&sup, "c", &log).await;
 }
@@ -407,11 +381,7 @@ async fn each_failed_attempt_counts_until_the_dynamic_supervisor_gives_up() {
     let log = Log::new();
     let sup = start(DynamicSupervisor::new().max_restarts(4).max_seconds(60)).await;
     let a = Plan::new("a", &log);
-    let pid = within(5, sup.start_child(a.spec()))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let pid = within(5, sup.start_child(a.spec())).await.unwrap().unwrap();
     let b = add(&sup, "b", &log).await;
     log.take();
     a.set_boot(Boot::SlowFail(Duration::from_millis(10)));
@@ -430,7 +400,7 @@ async fn a_named_child_of_a_dynamic_supervisor_keeps_its_name_across_restarts() 
     let sup = start(DynamicSupervisor::new()).await;
     within(
         5,
-        sup.start_child(worker("n", &log).name("dynamic-named-child")),
+        sup.start_child(worker("n", &log).with_name("dynamic-named-child")),
     )
     .await
     .unwrap()
@@ -463,8 +433,8 @@ async fn a_dynamic_supervisor_in_a_tree_is_restarted_empty() {
                 .child(worker("w", &log))
                 .child(
                     DynamicSupervisor::child_spec(DynamicSupervisor::new())
-                        .id("pool")
-                        .name("dynamic-pool"),
+                        .with_id("pool")
+                        .with_name("dynamic-pool"),
                 ),
         ),
     )
@@ -492,4 +462,36 @@ async fn a_dynamic_supervisor_in_a_tree_is_restarted_empty() {
     log.take();
     within(5, top.stop()).await.unwrap();
     assert_eq!(log.take(), shutdowns(&["b", "w"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_spec_starts_a_child_that_comes_back_as_its_handle() {
+    let log = Log::new();
+    let sup = start(DynamicSupervisor::new()).await;
+    let spec = ChildSpec::typed::<Worker>(Plan::new("typed", &log));
+    let typed: WorkerRef = within(5, sup.start_child(spec)).await.unwrap().unwrap();
+    within(5, typed.ping()).await.unwrap();
+    assert_eq!(dynamic_pids(&sup).await, [typed.pid()]);
+    // Terminated by its handle, or by its pid.
+    within(5, sup.terminate_child(&typed)).await.unwrap();
+    assert!(!typed.is_alive());
+    assert_eq!(log.take(), ["start typed", "stop typed shutdown"]);
+}
+
+// Paused time: the 6 s pass at once, and a call's default 5 s timeout would have
+// fired first.
+#[tokio::test(start_paused = true)]
+async fn terminate_child_waits_as_long_as_the_childs_shutdown_allows() {
+    let log = Log::new();
+    let sup = DynamicSupervisor::start(DynamicSupervisor::new())
+        .await
+        .unwrap();
+    let slow = Plan::new("slow", &log).ending(Ending::Slow(Duration::from_secs(6)));
+    let spec =
+        ChildSpec::typed::<Worker>(slow).with_shutdown(Shutdown::Timeout(Duration::from_secs(7)));
+    let child = sup.start_child(spec).await.unwrap().unwrap();
+    let began = tokio::time::Instant::now();
+    assert_eq!(sup.terminate_child(&child).await, Ok(()));
+    assert!(began.elapsed() >= Duration::from_secs(6));
+    assert_eq!(log.take(), ["start slow", "stop slow shutdown"]);
 }

@@ -178,20 +178,20 @@ pub async fn start_with(addr: SocketAddr, names: Names) -> Result<Kv, Error> {
     let store = Supervisor::new(Strategy::OneForAll)
         .child(
             DynamicSupervisor::child_spec(DynamicSupervisor::new())
-                .id("buckets")
-                .name(&names.buckets),
+                .with_id("buckets")
+                .with_name(&names.buckets),
         )
         .child(
             Registry::child_spec(names.buckets.clone())
-                .id("registry")
-                .name(&names.registry),
+                .with_id("registry")
+                .with_name(&names.registry),
         );
     let kv = Supervisor::new(Strategy::RestForOne)
-        .child(Supervisor::child_spec(store).id("store"))
+        .child(Supervisor::child_spec(store).with_id("store"))
         .child(
             Acceptor::child_spec(acceptor)
-                .id("acceptor")
-                .name(&names.acceptor),
+                .with_id("acceptor")
+                .with_name(&names.acceptor),
         );
     let supervisor = Supervisor::start(kv)
         .name(&names.kv)

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use gensrv::supervisor::{ChildError, DynamicSupervisor, Restart};
-use gensrv::{CallError, Context, Down, MonitorRef, ServerRef, gen_server};
+use gensrv::supervisor::{ChildSpec, DynamicSupervisor, Restart, StartChildError};
+use gensrv::{Context, Down, MonitorRef, gen_server};
 
 use super::bucket::{Bucket, BucketRef};
 
@@ -35,21 +35,18 @@ pub enum CreateError {
     /// No dynamic supervisor of buckets runs under the expected name (it is being
     /// restarted, with the registry).
     NoSupervisor,
-    /// The dynamic supervisor did not answer.
-    Supervisor(CallError),
-    /// The dynamic supervisor could not start the bucket.
-    Start(ChildError),
-    /// The bucket ended before the registry could watch it.
-    Ended,
+    /// The dynamic supervisor could not start the bucket, or did not answer.
+    Start(StartChildError),
+    /// The bucket's init ignored its start (a bucket's never does).
+    Ignored,
 }
 
 impl fmt::Display for CreateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CreateError::NoSupervisor => f.write_str("no bucket supervisor"),
-            CreateError::Supervisor(error) => write!(f, "bucket supervisor: {error}"),
             CreateError::Start(error) => write!(f, "bucket supervisor: {error}"),
-            CreateError::Ended => f.write_str("bucket ended at once"),
+            CreateError::Ignored => f.write_str("bucket ignored its start"),
         }
     }
 }
@@ -89,17 +86,14 @@ impl Registry {
         }
         let supervisor =
             DynamicSupervisor::whereis(&self.buckets).ok_or(CreateError::NoSupervisor)?;
-        let spec = Bucket::child_spec(name.clone()).restart(Restart::Temporary);
-        let pid = supervisor
+        // Typed, so that the supervisor gives a `BucketRef`, not a pid.
+        let spec = ChildSpec::typed::<Bucket>(name.clone()).with_restart(Restart::Temporary);
+        let bucket = supervisor
             .start_child(spec)
             .await
-            .map_err(CreateError::Supervisor)?
             .map_err(CreateError::Start)?
             // A bucket's init never ignores its start.
-            .ok_or(CreateError::Ended)?;
-        let bucket = ServerRef::<Bucket>::from_pid(pid)
-            .map(BucketRef::from)
-            .ok_or(CreateError::Ended)?;
+            .ok_or(CreateError::Ignored)?;
         // Were it to end right after this, the `Down` (reason `NoProc` if already
         // ended) takes the name away again.
         let monitor = ctx.monitor(&bucket);

@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::spec::{ChildSpec, Shutdown, Started};
-use super::{ChildCount, ChildError, ChildInfo, ChildKind};
+use super::{ChildCount, ChildInfo, ChildKind};
+use crate::StartError;
+use crate::pid::ProcessHandle;
 use crate::process::{self, AnyProcess};
 use crate::{ExitReason, Pid};
 
@@ -36,7 +38,7 @@ pub(crate) struct Restarting {
 impl std::fmt::Debug for Child {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Child")
-            .field("id", &self.spec.get_id())
+            .field("id", &self.spec.id())
             .field("pid", &self.pid())
             .field("restarting", &self.restarting.is_some())
             .finish()
@@ -58,42 +60,39 @@ impl Child {
 
     pub(crate) fn info(&self) -> ChildInfo {
         ChildInfo {
-            id: self.spec.get_id().to_string(),
+            id: self.spec.id().to_string(),
             pid: self.pid(),
-            kind: self.spec.get_kind(),
-            restart: self.spec.get_restart(),
+            name: self.spec.name().map(str::to_string),
+            kind: self.spec.kind(),
+            restart: self.spec.restart(),
+            shutdown: self.spec.shutdown(),
             restarting: self.restarting.is_some(),
         }
     }
 
-    /// Starts the child linked to `supervisor`; its pid, `None` if its init
+    /// Starts the child linked to `supervisor`; its process, `None` if its init
     /// ignored the start. It is no longer restarting either way: a failed start
     /// is the caller's to mark.
     pub(crate) async fn start(
         &mut self,
         supervisor: &Arc<dyn AnyProcess>,
-    ) -> Result<Option<Pid>, ChildError> {
+    ) -> Result<Option<ProcessHandle>, StartError> {
         self.restarting = None;
-        let started = self
-            .spec
-            .start(supervisor.clone())
-            .await
-            .map_err(ChildError::Start)?;
+        let started = self.spec.start(supervisor.clone()).await?;
         self.running = started;
-        Ok(self.pid())
+        Ok(self.running.clone().map(ProcessHandle))
     }
 
     /// Marks the child restarting after its start failed with `error`, and logs
     /// it; `was` is the pid it had before its first failed restart.
-    pub(crate) fn failed_restart(&mut self, supervisor: Pid, was: Option<Pid>, error: &ChildError) {
+    pub(crate) fn failed_restart(&mut self, supervisor: Pid, was: Option<Pid>, error: &StartError) {
         let reason = match error {
-            ChildError::Start(crate::StartError::Init(reason)) => reason.clone(),
-            ChildError::Start(other) => ExitReason::Error(other.to_string()),
+            StartError::Init(reason) => reason.clone(),
             other => ExitReason::Error(other.to_string()),
         };
         tracing::error!(
             %supervisor,
-            child = %self.spec.get_id(),
+            child = %self.spec.id(),
             %reason,
             "child failed to restart; trying again"
         );
@@ -116,7 +115,7 @@ impl Child {
         };
         let pid = child.core().pid();
         let me = supervisor.core().pid();
-        match self.spec.get_shutdown() {
+        match self.spec.shutdown() {
             Shutdown::BrutalKill => child.core().kill(),
             Shutdown::Infinity => process::exit_signal(&*child, me, ExitReason::Shutdown, false),
             Shutdown::Timeout(timeout) => {
@@ -126,7 +125,7 @@ impl Child {
                     .is_err()
                 {
                     tracing::warn!(
-                        child = self.spec.get_id(),
+                        child = self.spec.id(),
                         %pid,
                         ?timeout,
                         "child did not stop in time; killed"
@@ -164,7 +163,7 @@ pub(crate) fn count(children: &[Child]) -> ChildCount {
         if child.running.is_some() {
             count.active += 1;
         }
-        match child.spec.get_kind() {
+        match child.spec.kind() {
             ChildKind::Supervisor => count.supervisors += 1,
             ChildKind::Worker => count.workers += 1,
         }
@@ -208,14 +207,14 @@ impl TryAgain {
         }
     }
 
-    pub(crate) fn get_id(&self) -> Option<&str> {
+    pub(crate) fn child_id(&self) -> Option<&str> {
         match &self.child {
             Key::Id(id) => Some(id),
             Key::Pid(_) => None,
         }
     }
 
-    pub(crate) fn get_pid(&self) -> Option<Pid> {
+    pub(crate) fn child_pid(&self) -> Option<Pid> {
         match self.child {
             Key::Pid(pid) => Some(pid),
             Key::Id(_) => None,

@@ -1,8 +1,11 @@
 //! [`DynamicSupervisor`]: children started at run time.
 
 use super::child::{self, Child, Intensity, TryAgain};
-use super::{ChildCount, ChildError, ChildInfo, ChildSpec};
-use crate::{Context, Exit, ExitReason, Pid, gen_server};
+use super::{
+    ChildCount, ChildInfo, ChildSpec, Request, StartChild, StartChildError, TerminateChildError,
+};
+use crate::pid::ProcessHandle;
+use crate::{AsProcess, CallError, Context, Exit, ExitReason, Pid, gen_server};
 
 /// A supervisor of children started at run time (Elixir's `DynamicSupervisor`):
 /// it starts with none, [`start_child`](DynamicSupervisorRef::start_child) adds one
@@ -27,7 +30,7 @@ use crate::{Context, Exit, ExitReason, Pid, gen_server};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use gensrv::gen_server;
-/// use gensrv::supervisor::{ChildError, DynamicSupervisor};
+/// use gensrv::supervisor::{ChildSpec, DynamicSupervisor, StartChildError};
 ///
 /// #[derive(Clone)]
 /// struct Conn;
@@ -38,10 +41,11 @@ use crate::{Context, Exit, ExitReason, Pid, gen_server};
 /// let sup = DynamicSupervisor::start(DynamicSupervisor::new().max_children(1))
 ///     .await
 ///     .unwrap();
-/// let first = sup.start_child(Conn::child_spec(Conn)).await.unwrap();
-/// assert!(first.unwrap().is_some());
-/// let second = sup.start_child(Conn::child_spec(Conn)).await.unwrap();
-/// assert_eq!(second, Err(ChildError::MaxChildren));
+/// let first: ConnRef = sup.start_child(ChildSpec::typed::<Conn>(Conn)).await.unwrap().unwrap();
+/// let second = sup.start_child(Conn::child_spec(Conn)).await;
+/// assert_eq!(second, Err(StartChildError::MaxChildren));
+/// sup.terminate_child(&first).await.unwrap();
+/// assert!(!first.is_alive());
 /// # }
 /// ```
 #[derive(Clone, Debug)]
@@ -68,7 +72,7 @@ impl DynamicSupervisor {
     }
 
     /// The most children it has at once, running or restarting; `start_child`
-    /// beyond fails with [`ChildError::MaxChildren`]. 0 is valid, as in Elixir:
+    /// beyond fails with [`StartChildError::MaxChildren`]. 0 is valid, as in Elixir:
     /// every `start_child` fails.
     pub fn max_children(mut self, max_children: usize) -> Self {
         self.max_children = Some(max_children);
@@ -114,7 +118,7 @@ impl DynamicSupervisor {
     async fn restart(&mut self, at: usize, was: Pid, reason: ExitReason, ctx: &mut Context<Self>) {
         if !self
             .intensity
-            .restart(ctx.pid(), self.children[at].spec.get_id(), &reason)
+            .restart(ctx.pid(), self.children[at].spec.id(), &reason)
         {
             ctx.stop(ExitReason::Shutdown);
             return;
@@ -145,51 +149,55 @@ impl DynamicSupervisor {
         Ok(sup)
     }
 
-    /// Starts a child from `spec`, linked to the supervisor; its pid, `None` if its
-    /// init ignored the start (then nothing is kept).
+    // The requests behind `DynamicSupervisorRef`'s methods, which give them
+    // their signatures (typed children, one error per operation, no timeout).
+
+    #[doc(hidden)]
     #[call]
-    async fn start_child(
+    async fn request_start_child(
         &mut self,
         spec: ChildSpec,
         ctx: &mut Context<Self>,
-    ) -> Result<Option<Pid>, ChildError> {
+    ) -> Result<Option<ProcessHandle>, StartChildError> {
         if self
             .max_children
             .is_some_and(|max| self.children.len() >= max)
         {
-            return Err(ChildError::MaxChildren);
+            return Err(StartChildError::MaxChildren);
         }
         let mut child = Child::new(spec);
-        let pid = child.start(&ctx.process()).await?;
-        if pid.is_some() {
+        let started = child
+            .start(&ctx.process())
+            .await
+            .map_err(StartChildError::Start)?;
+        if started.is_some() {
             self.children.push(child);
         }
-        Ok(pid)
+        Ok(started)
     }
 
-    /// Stops the child `pid` as its spec says, and forgets it; a restarting child
-    /// is found by the pid it had, and is no longer restarted.
+    #[doc(hidden)]
     #[call]
-    async fn terminate_child(
+    async fn request_terminate_child(
         &mut self,
         pid: Pid,
         ctx: &mut Context<Self>,
-    ) -> Result<(), ChildError> {
-        let i = self.position(pid).ok_or(ChildError::NotFound)?;
+    ) -> Result<(), TerminateChildError> {
+        let i = self.position(pid).ok_or(TerminateChildError::NotFound)?;
         let mut child = self.children.remove(i);
         child.stop(&ctx.process()).await;
         Ok(())
     }
 
-    /// The children, in start order.
+    #[doc(hidden)]
     #[call]
-    fn which_children(&self) -> Vec<ChildInfo> {
+    fn request_which_children(&self) -> Vec<ChildInfo> {
         self.children.iter().map(Child::info).collect()
     }
 
-    /// The children, counted.
+    #[doc(hidden)]
     #[call]
-    fn count_children(&self) -> ChildCount {
+    fn request_count_children(&self) -> ChildCount {
         child::count(&self.children)
     }
 
@@ -200,11 +208,7 @@ impl DynamicSupervisor {
             return;
         };
         self.children[i].running = None;
-        if self.children[i]
-            .spec
-            .get_restart()
-            .restarts_after(&exit.reason)
-        {
+        if self.children[i].spec.restart().restarts_after(&exit.reason) {
             self.restart(i, exit.pid, exit.reason, ctx).await;
         } else {
             self.children.remove(i);
@@ -215,7 +219,7 @@ impl DynamicSupervisor {
     /// terminated meanwhile).
     #[info]
     async fn try_again(&mut self, again: TryAgain, ctx: &mut Context<Self>) {
-        let Some(was) = again.get_pid() else {
+        let Some(was) = again.child_pid() else {
             return;
         };
         let Some(i) = self.restarting(was) else {
@@ -231,5 +235,40 @@ impl DynamicSupervisor {
     #[terminate]
     async fn terminate(&mut self, ctx: &mut Context<Self>) {
         child::stop_all(&mut self.children, &ctx.process()).await;
+    }
+}
+
+impl DynamicSupervisorRef {
+    /// Starts a child from `spec`, linked to the supervisor; the child, `None`
+    /// if its init ignored the start (then nothing is kept): its pid for a
+    /// [`ChildSpec`], its typed handle for a
+    /// [`TypedChildSpec`](super::TypedChildSpec) (see [`StartChild`]).
+    pub fn start_child<C: StartChild>(
+        &self,
+        spec: C,
+    ) -> Request<Option<C::Handle>, StartChildError> {
+        Request::new(self.request_start_child(spec.into()), |outcome| {
+            outcome.map(|child| child.map(C::__handle))
+        })
+    }
+
+    /// Stops the child `child` (its pid or its handle) as its spec says, and
+    /// forgets it; a restarting child is found by the pid it had, and is no longer
+    /// restarted. Answered once the child has ended: after its terminate, or its
+    /// shutdown timeout and a kill.
+    pub fn terminate_child(&self, child: impl AsProcess) -> Request<(), TerminateChildError> {
+        Request::new(self.request_terminate_child(child.as_pid()), |outcome| {
+            outcome
+        })
+    }
+
+    /// The children, in start order.
+    pub fn which_children(&self) -> Request<Vec<ChildInfo>, CallError> {
+        Request::new(self.request_which_children(), Ok)
+    }
+
+    /// The children, counted.
+    pub fn count_children(&self) -> Request<ChildCount, CallError> {
+        Request::new(self.request_count_children(), Ok)
     }
 }

@@ -33,7 +33,7 @@
 //!
 //! let sup = Supervisor::start(
 //!     Supervisor::new(Strategy::OneForOne)
-//!         .child(Counter::child_spec(Counter::default()).name("counter")),
+//!         .child(Counter::child_spec(Counter::default()).with_name("counter")),
 //! )
 //! .await
 //! .unwrap();
@@ -54,9 +54,55 @@
 //! assert_eq!(sup.count_children().await.unwrap().active, 1);
 //! # }
 //! ```
+//!
+//! # Changing the children at run time
+//!
+//! [`SupervisorRef`] and [`DynamicSupervisorRef`] start, terminate, restart,
+//! delete and list children, as OTP's `supervisor` module does. Each operation is
+//! a [`Request`], awaited to a `Result` with one error type per operation
+//! ([`StartChildError`], [`TerminateChildError`], [`RestartChildError`],
+//! [`DeleteChildError`]) that also says when the supervisor could not answer.
+//! As OTP's supervisor calls, a request waits as long as the supervisor takes:
+//! one that stops a child waits as long as that child's [`Shutdown`] allows,
+//! not a call's default 5 s; [`Request::timeout`] bounds the wait. Ids are
+//! anything `Into<String>`. A child started from a [`TypedChildSpec`] (made by
+//! [`ChildSpec::typed`]) comes back as its typed handle, one from a plain
+//! [`ChildSpec`] as its pid.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # use gensrv::gen_server;
+//! use gensrv::supervisor::{ChildSpec, Strategy, Supervisor, TerminateChildError};
+//!
+//! # #[derive(Clone)]
+//! # pub struct Cache;
+//! # #[gen_server]
+//! # impl Cache {
+//! #     #[call]
+//! #     fn size(&self) -> usize { 0 }
+//! # }
+//! let sup = Supervisor::start(Supervisor::new(Strategy::OneForOne))
+//!     .await
+//!     .unwrap();
+//! let cache: CacheRef = sup
+//!     .start_child(ChildSpec::typed::<Cache>(Cache).with_id("cache"))
+//!     .await
+//!     .unwrap()
+//!     .expect("its init does not ignore the start");
+//! assert_eq!(cache.size().await, Ok(0));
+//! sup.terminate_child("cache").await.unwrap();
+//! assert!(!cache.is_alive());
+//! assert_eq!(
+//!     sup.terminate_child("nothing").await,
+//!     Err(TerminateChildError::NotFound)
+//! );
+//! # }
+//! ```
 
 mod child;
 mod dynamic;
+mod error;
+mod request;
 mod spec;
 mod static_sup;
 mod strategy;
@@ -71,7 +117,13 @@ pub use dynamic::{
     DynamicSupervisorRef,
 };
 #[doc(inline)]
-pub use spec::{ChildCount, ChildError, ChildInfo, ChildKind, ChildSpec, Restart, Shutdown};
+pub use error::{DeleteChildError, RestartChildError, StartChildError, TerminateChildError};
+#[doc(inline)]
+pub use request::Request;
+#[doc(inline)]
+pub use spec::{
+    ChildCount, ChildInfo, ChildKind, ChildSpec, Restart, Shutdown, StartChild, TypedChildSpec,
+};
 #[doc(inline)]
 pub use static_sup::{Supervisor, SupervisorCall, SupervisorCast, SupervisorInfo, SupervisorRef};
 #[doc(inline)]

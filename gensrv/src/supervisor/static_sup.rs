@@ -4,9 +4,13 @@ use std::sync::Arc;
 
 use super::child::{self, Child, Intensity, TryAgain};
 use super::spec::Restart;
-use super::{ChildCount, ChildError, ChildInfo, ChildSpec, Strategy};
+use super::{
+    ChildCount, ChildInfo, ChildSpec, DeleteChildError, Request, RestartChildError, StartChild,
+    StartChildError, Strategy, TerminateChildError,
+};
+use crate::pid::ProcessHandle;
 use crate::process::AnyProcess;
-use crate::{Context, Exit, ExitReason, Pid, gen_server};
+use crate::{CallError, Context, Exit, ExitReason, Pid, gen_server};
 
 /// A supervisor (OTP's `supervisor`): a server that starts its children in order,
 /// links them to itself, restarts them by its [`Strategy`] and their
@@ -29,8 +33,8 @@ use crate::{Context, Exit, ExitReason, Pid, gen_server};
 /// child is *restarting*: it runs no process, [`which_children`] shows it with
 /// `restarting: true`, [`count_children`] counts it but not as active,
 /// [`terminate_child`] ends the attempts (the child is then simply not running),
-/// and [`restart_child`] and [`delete_child`] fail with
-/// [`ChildError::Restarting`]. The supervisor tries again through a message to
+/// and [`restart_child`] and [`delete_child`] fail with `Restarting`
+/// ([`RestartChildError::Restarting`], [`DeleteChildError::Restarting`]). The supervisor tries again through a message to
 /// itself ([`TryAgain`]), so it answers the calls that came meanwhile between two
 /// attempts. The next attempt restarts the failed child's group as its
 /// [`Strategy`] says: with one for all, every child again; with rest for one, the
@@ -42,10 +46,10 @@ use crate::{Context, Exit, ExitReason, Pid, gen_server};
 /// [`restart_child`]: SupervisorRef::restart_child
 /// [`delete_child`]: SupervisorRef::delete_child
 ///
-/// The operations on [`SupervisorRef`] that stop a child wait for it as long as
-/// its [`Shutdown`](super::Shutdown) says, which may be longer than a call's
-/// default 5 s timeout (OTP's supervisor calls wait forever): give them a longer
-/// one with [`Call::timeout`](crate::Call::timeout).
+/// The operations on [`SupervisorRef`] are [`Request`]s: they wait as long as
+/// the supervisor takes to answer, as OTP's supervisor calls do, so that one that
+/// stops a child waits as long as the child's [`Shutdown`](super::Shutdown) says
+/// rather than a call's default 5 s; [`Request::timeout`] bounds the wait.
 ///
 /// See the [module docs](super) for an example.
 #[derive(Clone, Debug)]
@@ -66,10 +70,10 @@ impl Supervisor {
     }
 
     /// Adds a child, started after those added before it. Ids must differ (give
-    /// two children of one type their own with [`ChildSpec::id`]); the start fails
-    /// otherwise.
-    pub fn child(mut self, spec: ChildSpec) -> Self {
-        self.children.push(Child::new(spec));
+    /// two children of one type their own with [`ChildSpec::with_id`]); the start
+    /// fails otherwise.
+    pub fn child(mut self, spec: impl Into<ChildSpec>) -> Self {
+        self.children.push(Child::new(spec.into()));
         self
     }
 
@@ -89,7 +93,7 @@ impl Supervisor {
     }
 
     fn position(&self, id: &str) -> Option<usize> {
-        self.children.iter().position(|c| c.spec.get_id() == id)
+        self.children.iter().position(|c| c.spec.id() == id)
     }
 
     /// Restarts the child at `at`, which ended with `reason` or whose last
@@ -104,7 +108,7 @@ impl Supervisor {
     async fn restart(&mut self, at: usize, reason: ExitReason, ctx: &mut Context<Self>) {
         if !self
             .intensity
-            .restart(ctx.pid(), self.children[at].spec.get_id(), &reason)
+            .restart(ctx.pid(), self.children[at].spec.id(), &reason)
         {
             ctx.stop(ExitReason::Shutdown);
             return;
@@ -121,7 +125,7 @@ impl Supervisor {
         // at `at` is not temporary, or it would not be restarted at all.)
         let mut end = first;
         for _ in first..=last {
-            if self.children[end].spec.get_restart() == Restart::Temporary {
+            if self.children[end].spec.restart() == Restart::Temporary {
                 self.children.remove(end);
             } else {
                 // Restarted with its group: an attempt of its own pending, if
@@ -133,7 +137,7 @@ impl Supervisor {
         for i in first..end {
             if let Err(error) = self.children[i].start(&me).await {
                 self.children[i].failed_restart(ctx.pid(), None, &error);
-                let again = TryAgain::id(self.children[i].spec.get_id());
+                let again = TryAgain::id(self.children[i].spec.id());
                 // It cannot fail: this server runs.
                 let _ = ctx.this().send(again);
                 return;
@@ -155,111 +159,113 @@ impl Supervisor {
         // Ids name the children in every operation and restart: as OTP's
         // `duplicate_child_name`, two alike are an error, before anything starts.
         for (i, child) in sup.children.iter().enumerate() {
-            let id = child.spec.get_id();
-            if sup.children[..i].iter().any(|c| c.spec.get_id() == id) {
+            let id = child.spec.id();
+            if sup.children[..i].iter().any(|c| c.spec.id() == id) {
                 return Err(format!("duplicate child id `{id}`"));
             }
         }
         let me: Arc<dyn AnyProcess> = ctx.process();
         for i in 0..sup.children.len() {
             if let Err(error) = sup.children[i].start(&me).await {
-                let id = sup.children[i].spec.get_id().to_string();
+                let id = sup.children[i].spec.id().to_string();
                 child::stop_all(&mut sup.children[..i], &me).await;
                 return Err(format!("child `{id}` failed to start: {error}"));
             }
         }
         // As OTP: a temporary child whose init ignored the start is not kept.
         sup.children
-            .retain(|c| c.running.is_some() || c.spec.get_restart() != Restart::Temporary);
+            .retain(|c| c.running.is_some() || c.spec.restart() != Restart::Temporary);
         Ok(sup)
     }
 
-    /// The children, in start order (OTP's `which_children/1`).
+    // The requests behind `SupervisorRef`'s methods, which give them their
+    // signatures (`impl Into<String>` ids, one error per operation, no timeout).
+
+    #[doc(hidden)]
     #[call]
-    fn which_children(&self) -> Vec<ChildInfo> {
+    fn request_which_children(&self) -> Vec<ChildInfo> {
         self.children.iter().map(Child::info).collect()
     }
 
-    /// The children, counted (OTP's `count_children/1`).
+    #[doc(hidden)]
     #[call]
-    fn count_children(&self) -> ChildCount {
+    fn request_count_children(&self) -> ChildCount {
         child::count(&self.children)
     }
 
-    /// Stops the child `id` as its spec says, and keeps its spec (OTP's
-    /// `terminate_child/2`); a temporary child's spec is removed. A restarting
-    /// child is no longer restarted.
+    #[doc(hidden)]
     #[call]
-    async fn terminate_child(
+    async fn request_terminate_child(
         &mut self,
         id: String,
         ctx: &mut Context<Self>,
-    ) -> Result<(), ChildError> {
-        let i = self.position(&id).ok_or(ChildError::NotFound)?;
+    ) -> Result<(), TerminateChildError> {
+        let i = self.position(&id).ok_or(TerminateChildError::NotFound)?;
         // Its pending attempt, if any, will find it not restarting.
         self.children[i].restarting = None;
         self.children[i].stop(&ctx.process()).await;
-        if self.children[i].spec.get_restart() == Restart::Temporary {
+        if self.children[i].spec.restart() == Restart::Temporary {
             self.children.remove(i);
         }
         Ok(())
     }
 
-    /// Starts again the child `id`, which must be neither running nor
-    /// restarting (OTP's `restart_child/2`); its pid, `None` if its init ignored
-    /// the start.
+    #[doc(hidden)]
     #[call]
-    async fn restart_child(
+    async fn request_restart_child(
         &mut self,
         id: String,
         ctx: &mut Context<Self>,
-    ) -> Result<Option<Pid>, ChildError> {
-        let i = self.position(&id).ok_or(ChildError::NotFound)?;
+    ) -> Result<Option<ProcessHandle>, RestartChildError> {
+        let i = self.position(&id).ok_or(RestartChildError::NotFound)?;
         if self.children[i].restarting.is_some() {
-            return Err(ChildError::Restarting);
+            return Err(RestartChildError::Restarting);
         }
         if self.children[i].running.is_some() {
-            return Err(ChildError::Running);
+            return Err(RestartChildError::Running);
         }
-        self.children[i].start(&ctx.process()).await
+        self.children[i]
+            .start(&ctx.process())
+            .await
+            .map_err(RestartChildError::Start)
     }
 
-    /// Forgets the spec of the child `id`, which must be neither running nor
-    /// restarting (OTP's `delete_child/2`).
+    #[doc(hidden)]
     #[call]
-    fn delete_child(&mut self, id: String) -> Result<(), ChildError> {
-        let i = self.position(&id).ok_or(ChildError::NotFound)?;
+    fn request_delete_child(&mut self, id: String) -> Result<(), DeleteChildError> {
+        let i = self.position(&id).ok_or(DeleteChildError::NotFound)?;
         if self.children[i].restarting.is_some() {
-            return Err(ChildError::Restarting);
+            return Err(DeleteChildError::Restarting);
         }
         if self.children[i].running.is_some() {
-            return Err(ChildError::Running);
+            return Err(DeleteChildError::Running);
         }
         self.children.remove(i);
         Ok(())
     }
 
-    /// Adds a child spec and starts it, after the others (OTP's `start_child/2`);
-    /// its pid, `None` if its init ignored the start. A spec that fails to start is
-    /// not kept, nor is a temporary one whose init ignored the start.
+    #[doc(hidden)]
     #[call]
-    async fn start_child(
+    async fn request_start_child(
         &mut self,
         spec: ChildSpec,
         ctx: &mut Context<Self>,
-    ) -> Result<Option<Pid>, ChildError> {
-        if let Some(i) = self.position(spec.get_id()) {
+    ) -> Result<Option<ProcessHandle>, StartChildError> {
+        if let Some(i) = self.position(spec.id()) {
             return Err(match self.children[i].pid() {
-                Some(pid) => ChildError::AlreadyStarted(pid),
-                None => ChildError::AlreadyPresent,
+                Some(pid) => StartChildError::AlreadyStarted(pid),
+                None => StartChildError::AlreadyPresent,
             });
         }
         let mut child = Child::new(spec);
-        let pid = child.start(&ctx.process()).await?;
-        if pid.is_some() || child.spec.get_restart() != Restart::Temporary {
+        let started = child
+            .start(&ctx.process())
+            .await
+            .map_err(StartChildError::Start)?;
+        if started.is_some() || child.spec.restart() != Restart::Temporary {
             self.children.push(child);
         }
-        Ok(pid)
+        Ok(started)
     }
 
     /// A linked process ended: a child, to restart or not; anything else is
@@ -270,7 +276,7 @@ impl Supervisor {
             return;
         };
         self.children[i].running = None;
-        let restart = self.children[i].spec.get_restart();
+        let restart = self.children[i].spec.restart();
         if restart.restarts_after(&exit.reason) {
             self.restart(i, exit.reason, ctx).await;
         } else if restart == Restart::Temporary {
@@ -282,7 +288,7 @@ impl Supervisor {
     /// (neither terminated nor restarted with its group meanwhile).
     #[info]
     async fn try_again(&mut self, again: TryAgain, ctx: &mut Context<Self>) {
-        let Some(i) = again.get_id().and_then(|id| self.position(id)) else {
+        let Some(i) = again.child_id().and_then(|id| self.position(id)) else {
             return;
         };
         if let Some(restarting) = &self.children[i].restarting {
@@ -295,5 +301,55 @@ impl Supervisor {
     #[terminate]
     async fn terminate(&mut self, ctx: &mut Context<Self>) {
         child::stop_all(&mut self.children, &ctx.process()).await;
+    }
+}
+
+impl SupervisorRef {
+    /// The children, in start order (OTP's `which_children/1`).
+    pub fn which_children(&self) -> Request<Vec<ChildInfo>, CallError> {
+        Request::new(self.request_which_children(), Ok)
+    }
+
+    /// The children, counted (OTP's `count_children/1`).
+    pub fn count_children(&self) -> Request<ChildCount, CallError> {
+        Request::new(self.request_count_children(), Ok)
+    }
+
+    /// Stops the child `id` as its spec says, and keeps its spec (OTP's
+    /// `terminate_child/2`); a temporary child's spec is removed. A restarting
+    /// child is no longer restarted. Answered once the child has ended: after
+    /// its terminate, or its shutdown timeout and a kill.
+    pub fn terminate_child(&self, id: impl Into<String>) -> Request<(), TerminateChildError> {
+        Request::new(self.request_terminate_child(id.into()), |outcome| outcome)
+    }
+
+    /// Starts again the child `id`, which must be neither running nor
+    /// restarting (OTP's `restart_child/2`); its pid, `None` if its init ignored
+    /// the start.
+    pub fn restart_child(&self, id: impl Into<String>) -> Request<Option<Pid>, RestartChildError> {
+        Request::new(self.request_restart_child(id.into()), |outcome| {
+            outcome.map(|child| child.map(|child| child.0.core().pid()))
+        })
+    }
+
+    /// Forgets the spec of the child `id`, which must be neither running nor
+    /// restarting (OTP's `delete_child/2`).
+    pub fn delete_child(&self, id: impl Into<String>) -> Request<(), DeleteChildError> {
+        Request::new(self.request_delete_child(id.into()), |outcome| outcome)
+    }
+
+    /// Adds a child spec and starts it, after the others (OTP's `start_child/2`);
+    /// the child, `None` if its init ignored the start: its pid for a
+    /// [`ChildSpec`], its typed handle for a
+    /// [`TypedChildSpec`](super::TypedChildSpec) (see [`StartChild`]). A spec
+    /// that fails to start is not kept, nor is a temporary one whose init ignored
+    /// the start.
+    pub fn start_child<C: StartChild>(
+        &self,
+        spec: C,
+    ) -> Request<Option<C::Handle>, StartChildError> {
+        Request::new(self.request_start_child(spec.into()), |outcome| {
+            outcome.map(|child| child.map(C::__handle))
+        })
     }
 }
