@@ -2,9 +2,11 @@
 //! anything; `valid` decides what is wrong. Every part keeps the syn node it came
 //! from, so errors can point at the user's own tokens.
 
-use syn::{Attribute, FnArg, ImplItem, ImplItemFn, ItemImpl, PatType, Receiver, Type};
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, PatType, Receiver, Type};
 
-use crate::attr::{self, Kind, Marker};
+use crate::attr::{self, Applied, Kind, Marker};
 
 pub(crate) struct Server<'a> {
     pub(crate) item: &'a ItemImpl,
@@ -13,7 +15,7 @@ pub(crate) struct Server<'a> {
     pub(crate) methods: Vec<&'a ImplItemFn>,
     /// Markers on methods that are not handlers: unknown ones, second ones, and
     /// markers on items that are not methods.
-    pub(crate) stray_markers: Vec<(&'a Attribute, Stray)>,
+    pub(crate) stray_markers: Vec<(Applied<'a>, Stray)>,
 }
 
 pub(crate) enum Stray {
@@ -24,10 +26,16 @@ pub(crate) enum Stray {
 
 pub(crate) struct Handler<'a> {
     pub(crate) kind: Kind,
-    pub(crate) attr: &'a Attribute,
+    /// The marker, possibly applied by a `cfg_attr`.
+    pub(crate) marker: Applied<'a>,
     pub(crate) method: &'a ImplItemFn,
     pub(crate) receiver: Option<&'a Receiver>,
     pub(crate) args: Vec<Arg<'a>>,
+    /// The predicates under which the handler exists: its method's `cfg`s and the
+    /// `cfg_attr`s its marker is under. Everything generated from it carries them.
+    pub(crate) cfg: Vec<TokenStream>,
+    /// The doc attributes of the method, `cfg_attr(.., doc = ..)` included.
+    pub(crate) docs: Vec<Applied<'a>>,
 }
 
 pub(crate) struct Arg<'a> {
@@ -64,20 +72,31 @@ impl<'a> Server<'a> {
             if let Some(method) = method {
                 server.methods.push(method);
             }
+            let applied = attr::applied(attrs);
+            let cfg: Vec<TokenStream> = applied.iter().filter_map(Applied::cfg_predicate).collect();
             let mut kind = None;
-            for attr in attrs {
-                let stray = match (attr::marker(attr), method, kind) {
+            for one in &applied {
+                let stray = match (attr::marker_of(one.meta.path()), method, kind) {
                     (None, _, _) => continue,
                     (Some(Marker::Unknown(hint)), _, _) => Stray::Unknown(hint),
                     (Some(Marker::Known(_)), None, _) => Stray::NotAMethod,
                     (Some(Marker::Known(k)), Some(_), Some(_)) => Stray::Second(k),
                     (Some(Marker::Known(k)), Some(method), None) => {
                         kind = Some(k);
-                        server.handlers.push(Handler::parse(k, attr, method));
+                        let mut cfg = cfg.clone();
+                        cfg.extend(one.conditions.iter().cloned());
+                        let docs = applied
+                            .iter()
+                            .filter(|a| a.meta.path().is_ident("doc"))
+                            .cloned()
+                            .collect();
+                        server
+                            .handlers
+                            .push(Handler::parse(k, one.clone(), method, cfg, docs));
                         continue;
                     }
                 };
-                server.stray_markers.push((attr, stray));
+                server.stray_markers.push((one.clone(), stray));
             }
         }
         server
@@ -89,7 +108,13 @@ impl<'a> Server<'a> {
 }
 
 impl<'a> Handler<'a> {
-    fn parse(kind: Kind, attr: &'a Attribute, method: &'a ImplItemFn) -> Self {
+    fn parse(
+        kind: Kind,
+        marker: Applied<'a>,
+        method: &'a ImplItemFn,
+        cfg: Vec<TokenStream>,
+        docs: Vec<Applied<'a>>,
+    ) -> Self {
         let mut receiver = None;
         let mut args = Vec::new();
         for input in &method.sig.inputs {
@@ -97,17 +122,33 @@ impl<'a> Handler<'a> {
                 FnArg::Receiver(r) => receiver = Some(r),
                 FnArg::Typed(pat_type) => args.push(Arg {
                     pat_type,
-                    role: role(&pat_type.ty),
+                    role: role(kind, &pat_type.ty),
                 }),
             }
         }
         Handler {
             kind,
-            attr,
+            marker,
             method,
             receiver,
             args,
+            cfg,
+            docs,
         }
+    }
+
+    /// `#[cfg(all(..))]` for what is generated from this handler, if it has predicates.
+    pub(crate) fn cfg_attr(&self) -> TokenStream {
+        if self.cfg.is_empty() {
+            return quote!();
+        }
+        let cfg = &self.cfg;
+        quote!(#[cfg(all(#(#cfg),*))])
+    }
+
+    /// Whether the handler exists under some configurations only.
+    pub(crate) fn is_conditional(&self) -> bool {
+        !self.cfg.is_empty()
     }
 
     pub(crate) fn name(&self) -> &'a syn::Ident {
@@ -128,36 +169,59 @@ impl<'a> Handler<'a> {
             _ => None,
         })
     }
-
-    /// The doc comments of the method, to carry over to what is generated from it.
-    pub(crate) fn docs(&self) -> impl Iterator<Item = &'a Attribute> {
-        self.method
-            .attrs
-            .iter()
-            .filter(|a| a.path().is_ident("doc"))
-    }
 }
 
-fn role(ty: &Type) -> Role<'_> {
-    let referent = match ty {
-        Type::Reference(r) => &*r.elem,
-        _ => ty,
-    };
-    if last_segment_is(referent, "Context") {
-        return Role::Context;
+/// What an argument is. The context is a *reference* to a type named `Context`
+/// (an owned `Context` is the user's own type, a message). The deferred reply is
+/// an argument of a `#[call]` whose type is written `ReplyTo<T>` or
+/// `gensrv::ReplyTo<T>`; elsewhere a `ReplyTo` is data like any other.
+fn role(kind: Kind, ty: &Type) -> Role<'_> {
+    let ty = ungroup(ty);
+    if let Type::Reference(r) = ty {
+        if last_segment_is(&r.elem, "Context") {
+            return Role::Context;
+        }
     }
-    if let Type::Path(path) = ty {
-        let last = path.path.segments.last().expect("a path has a segment");
-        if last.ident == "ReplyTo" {
-            if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
-                if let [syn::GenericArgument::Type(reply)] = &*args.args.iter().collect::<Vec<_>>()
-                {
-                    return Role::ReplyTo(reply);
-                }
-            }
+    if kind == Kind::Call {
+        if let Some(reply) = reply_to_type(ty) {
+            return Role::ReplyTo(reply);
         }
     }
     Role::Message
+}
+
+/// `T` of a type written `ReplyTo<T>`, `gensrv::ReplyTo<T>` or `::gensrv::ReplyTo<T>`.
+fn reply_to_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let segments: Vec<&syn::PathSegment> = path.path.segments.iter().collect();
+    let last = match &*segments {
+        [last] if path.path.leading_colon.is_none() => last,
+        [krate, last] if krate.ident == "gensrv" && krate.arguments.is_none() => last,
+        _ => return None,
+    };
+    if last.ident != "ReplyTo" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match &*args.args.iter().collect::<Vec<_>>() {
+        [syn::GenericArgument::Type(reply)] => Some(reply),
+        _ => None,
+    }
+}
+
+/// `ty` without the invisible groups a `macro_rules!` fragment (`$t:ty`) arrives in.
+pub(crate) fn ungroup(mut ty: &Type) -> &Type {
+    while let Type::Group(group) = ty {
+        ty = &group.elem;
+    }
+    ty
 }
 
 pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {

@@ -1,7 +1,10 @@
 //! Reading the attributes: the macro's own arguments and the handler markers.
 
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
-use syn::{Attribute, Token, Visibility};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Meta, Token, Visibility};
 
 /// What a handler attribute marks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -33,8 +36,8 @@ pub(crate) enum Marker {
     Unknown(Option<&'static str>),
 }
 
-pub(crate) fn marker(attr: &Attribute) -> Option<Marker> {
-    let ident = attr.path().get_ident()?;
+pub(crate) fn marker_of(path: &syn::Path) -> Option<Marker> {
+    let ident = path.get_ident()?;
     let marker = match ident.to_string().as_str() {
         "init" => Marker::Known(Kind::Init),
         "call" => Marker::Known(Kind::Call),
@@ -49,6 +52,128 @@ pub(crate) fn marker(attr: &Attribute) -> Option<Marker> {
         _ => return None,
     };
     Some(marker)
+}
+
+/// One attribute as rustc applies it: a plain attribute, or one of those a
+/// `#[cfg_attr(pred, ..)]` (nested or not) applies when its predicates hold.
+#[derive(Clone)]
+pub(crate) struct Applied<'a> {
+    /// The attribute as written.
+    pub(crate) attr: &'a Attribute,
+    pub(crate) meta: Meta,
+    /// The `cfg_attr` predicates it is under, outermost first.
+    pub(crate) conditions: Vec<TokenStream>,
+}
+
+impl Applied<'_> {
+    /// What to underline: the whole attribute, or the part of a `cfg_attr` it is.
+    pub(crate) fn tokens(&self) -> TokenStream {
+        if self.conditions.is_empty() {
+            self.attr.to_token_stream()
+        } else {
+            self.meta.to_token_stream()
+        }
+    }
+
+    /// `#[meta]`, or `#[cfg_attr(all(conditions), meta)]`.
+    pub(crate) fn to_attr(&self) -> TokenStream {
+        let meta = &self.meta;
+        if self.conditions.is_empty() {
+            quote!(#[#meta])
+        } else {
+            let conditions = &self.conditions;
+            quote!(#[cfg_attr(all(#(#conditions),*), #meta)])
+        }
+    }
+
+    /// The predicate of a `cfg` attribute: `p` for `#[cfg(p)]`; under `cfg_attr(c, cfg(p))`,
+    /// `any(not(all(c)), p)`.
+    pub(crate) fn cfg_predicate(&self) -> Option<TokenStream> {
+        match &self.meta {
+            Meta::List(list) if list.path.is_ident("cfg") => {
+                let predicate = &list.tokens;
+                if self.conditions.is_empty() {
+                    Some(quote!(#predicate))
+                } else {
+                    let conditions = &self.conditions;
+                    Some(quote!(any(not(all(#(#conditions),*)), #predicate)))
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The attributes `attrs` apply, `cfg_attr`s opened.
+pub(crate) fn applied(attrs: &[Attribute]) -> Vec<Applied<'_>> {
+    let mut out = Vec::new();
+    for attr in attrs {
+        flatten(attr, attr.meta.clone(), Vec::new(), &mut out);
+    }
+    out
+}
+
+fn flatten<'a>(
+    attr: &'a Attribute,
+    meta: Meta,
+    conditions: Vec<TokenStream>,
+    out: &mut Vec<Applied<'a>>,
+) {
+    match cfg_attr_parts(&meta) {
+        Some((predicate, metas)) => {
+            for inner in metas {
+                let mut conditions = conditions.clone();
+                conditions.push(predicate.to_token_stream());
+                flatten(attr, inner, conditions, out);
+            }
+        }
+        None => out.push(Applied {
+            attr,
+            meta,
+            conditions,
+        }),
+    }
+}
+
+/// `cfg_attr(predicate, a, b)` as its predicate and attributes.
+fn cfg_attr_parts(meta: &Meta) -> Option<(Meta, Vec<Meta>)> {
+    let Meta::List(list) = meta else {
+        return None;
+    };
+    if !list.path.is_ident("cfg_attr") {
+        return None;
+    }
+    list.parse_args_with(|input: ParseStream<'_>| {
+        let predicate: Meta = input.parse()?;
+        input.parse::<Token![,]>()?;
+        let metas = Punctuated::<Meta, Token![,]>::parse_terminated(input)?;
+        Ok((predicate, metas.into_iter().collect()))
+    })
+    .ok()
+}
+
+/// `attr` without the handler markers it applies: `None` if nothing is left.
+pub(crate) fn without_markers(attr: &Attribute) -> Option<Attribute> {
+    let meta = meta_without_markers(&attr.meta)?;
+    Some(Attribute {
+        meta,
+        ..attr.clone()
+    })
+}
+
+fn meta_without_markers(meta: &Meta) -> Option<Meta> {
+    if marker_of(meta.path()).is_some() {
+        return None;
+    }
+    let Some((predicate, metas)) = cfg_attr_parts(meta) else {
+        return Some(meta.clone());
+    };
+    let metas: Vec<Meta> = metas.iter().filter_map(meta_without_markers).collect();
+    if metas.is_empty() {
+        return None;
+    }
+    let path = meta.path();
+    Some(syn::parse_quote!(#path(#predicate, #(#metas),*)))
 }
 
 /// The arguments of `#[gen_server(...)]`.

@@ -5,14 +5,16 @@
 //! binds message fields to fresh names, and gives glue the span of the user's
 //! tokens where a type error could surface, so that errors land in the user's code.
 
+use std::collections::HashSet;
+
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{GenericParam, Ident, ItemImpl, Pat, ReturnType, Type, Visibility};
 
-use crate::ast::{Arg, Handler, Role, Server, last_segment_is};
-use crate::attr::{Args, Kind};
+use crate::ast::{Arg, Handler, Role, Server, last_segment_is, ungroup};
+use crate::attr::{Applied, Args, Kind};
 
 /// Associated functions the macro adds to the server type.
 pub(crate) const GENERATED_FNS: &[&str] = &["start", "whereis", "child_spec"];
@@ -40,15 +42,56 @@ pub(crate) fn variant_name(method: &Ident) -> Ident {
     if name.is_empty() {
         name.push_str("Message");
     }
+    // `self_` would be the keyword `Self`.
+    if name == "Self" {
+        name.push('_');
+    }
+    // `_1` would be `1`: keep an underscore before what cannot start a name.
+    // (Upper-casing keeps what can, and what can continue one, as it was.)
+    if !name.starts_with(unicode_ident::is_xid_start) {
+        name.insert(0, '_');
+    }
     Ident::new(&name, method.span())
+}
+
+/// The field of a call variant that carries its `ReplyTo`: `reply_to`, or, if an
+/// argument has that name, `reply_to_` (and so on).
+pub(crate) fn reply_field(handler: &Handler<'_>) -> Ident {
+    let mut name = REPLY_FIELD.to_string();
+    while handler
+        .messages()
+        .any(|arg| matches!(&*arg.pat_type.pat, Pat::Ident(i) if i.ident == name))
+    {
+        name.push('_');
+    }
+    format_ident!("{}", name)
+}
+
+/// Every identifier in `tokens`, so that generated generic parameters can be named
+/// apart from all of them.
+fn idents_in(tokens: TokenStream, out: &mut HashSet<String>) {
+    for tree in tokens {
+        match tree {
+            proc_macro2::TokenTree::Ident(ident) => {
+                out.insert(ident.to_string());
+            }
+            proc_macro2::TokenTree::Group(group) => idents_in(group.stream(), out),
+            _ => {}
+        }
+    }
 }
 
 pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
     let item = server.item;
-    let ident = match &*item.self_ty {
+    let ident = match ungroup(&item.self_ty) {
         Type::Path(path) => path.path.segments.last().expect("validated").ident.clone(),
         _ => unreachable!("validated"),
     };
+    let mut used = HashSet::new();
+    idents_in(item.to_token_stream(), &mut used);
+    let server_param = fresh_in("Server", &used);
+    used.insert(server_param.to_string());
+    let init = server.handlers(Kind::Init).next();
     let server_gen = Gen {
         server,
         item,
@@ -58,14 +101,42 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
         cast: format_ident!("{}Cast", ident),
         info: format_ident!("{}Info", ident),
         vis: args.vis.clone().unwrap_or_else(|| syn::parse_quote!(pub)),
+        vis_given: args.vis.is_some(),
         send_checks: args.send_checks(),
+        init,
+        server_param,
+        used,
     };
     let cleaned = crate::fallback::strip_markers(item);
-    let assoc = server_gen.associated_fns();
+    // What depends on `#[init]` is written twice when `#[init]` is under `cfg`:
+    // once with it, once as if there were none.
+    let (assoc, genserver) = match init.filter(|h| h.is_conditional()) {
+        None => (server_gen.associated_fns(), server_gen.impl_genserver()),
+        Some(init) => {
+            let cfg = &init.cfg;
+            let without = Gen {
+                init: None,
+                ..server_gen.clone()
+            };
+            let (assoc, genserver) = (server_gen.associated_fns(), server_gen.impl_genserver());
+            let (assoc_without, genserver_without) =
+                (without.associated_fns(), without.impl_genserver());
+            (
+                quote! {
+                    #[cfg(all(#(#cfg),*))] #assoc
+                    #[cfg(not(all(#(#cfg),*)))] #assoc_without
+                },
+                quote! {
+                    #[cfg(all(#(#cfg),*))] #genserver
+                    #[cfg(not(all(#(#cfg),*)))] #genserver_without
+                },
+            )
+        }
+    };
     let handle = server_gen.handle();
     let enums = [Kind::Call, Kind::Cast, Kind::Info].map(|kind| server_gen.message_enum(kind));
     let from_info = server_gen.info_from_impls();
-    let genserver = server_gen.impl_genserver();
+    let send_checks = server_gen.conditional_send_checks();
     quote! {
         #cleaned
         #assoc
@@ -73,9 +144,20 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
         #(#enums)*
         #from_info
         #genserver
+        #send_checks
     }
 }
 
+/// `base`, or `base_`, `base__`, ...: the first that is not in `used`.
+fn fresh_in(base: &str, used: &HashSet<String>) -> Ident {
+    let mut name = base.to_string();
+    while used.contains(&name) {
+        name.push('_');
+    }
+    format_ident!("{}", name)
+}
+
+#[derive(Clone)]
 struct Gen<'a> {
     server: &'a Server<'a>,
     item: &'a ItemImpl,
@@ -86,7 +168,16 @@ struct Gen<'a> {
     cast: Ident,
     info: Ident,
     vis: Visibility,
+    /// Whether `vis` was given (see `Gen::definition`).
+    vis_given: bool,
     send_checks: bool,
+    /// The `#[init]` handler, if this expansion has one.
+    init: Option<&'a Handler<'a>>,
+    /// The handle's last type parameter, named apart from every identifier of the
+    /// impl block.
+    server_param: Ident,
+    /// Every identifier of the impl block, and `server_param`.
+    used: HashSet<String>,
 }
 
 /// One field of a message variant, and the handler argument it comes from.
@@ -99,6 +190,49 @@ struct Field<'a> {
 impl Gen<'_> {
     fn self_ty(&self) -> &Type {
         &self.item.self_ty
+    }
+
+    /// A name for a generated generic parameter that no identifier of the impl
+    /// block (nor the handle's `server_param`) has.
+    fn fresh(&self, base: &str) -> Ident {
+        fresh_in(base, &self.used)
+    }
+
+    /// The visibility of the handle and the enums as declared.
+    fn item_vis(&self) -> TokenStream {
+        if self.vis_given {
+            quote!(pub)
+        } else {
+            self.vis.to_token_stream()
+        }
+    }
+
+    /// The definition of the handle or an enum. With `vis = ..`, it is declared
+    /// `pub` in a private module and re-exported with that visibility: a type named
+    /// by `impl GenServer` (a public trait) must be nominally as public as the
+    /// server type, or rustc rejects it (E0446), while the re-export keeps the name
+    /// as visible as asked.
+    fn definition(&self, definition: TokenStream) -> TokenStream {
+        if !self.vis_given {
+            return definition;
+        }
+        let name = match syn::parse2::<syn::Item>(definition.clone()) {
+            Ok(syn::Item::Struct(s)) => s.ident,
+            Ok(syn::Item::Enum(e)) => e.ident,
+            _ => unreachable!("a struct or an enum"),
+        };
+        let module = format_ident!("__gensrv_{}", name);
+        let vis = &self.vis;
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_snake_case)]
+            mod #module {
+                #[allow(unused_imports)]
+                use super::*;
+                #definition
+            }
+            #vis use #module::#name;
+        }
     }
 
     /// `ty` with `Self` spelled out, for use outside the server's own impl blocks.
@@ -125,13 +259,20 @@ impl Gen<'_> {
         let handle_ty = self.handle_ty();
         let (impl_generics, _, _) = self.item.generics.split_for_impl();
         let where_send = self.where_send();
-        let init = self.server.handlers(Kind::Init).next();
+        let init = self.init;
         let start_arg = init.and_then(|h| h.messages().next());
+        // The start argument is named as in `#[init]` (the user's own name cannot
+        // clash with the user's items), else by a name no user item has.
+        let arg_name = start_arg
+            .map(arg_ident)
+            .filter(|ident| !ident.to_string().starts_with('_'))
+            .unwrap_or_else(|| format_ident!("__gensrv_arg"));
+        let state = format_ident!("__gensrv_state");
         let (params, arg, what) = match (init, start_arg) {
             (None, _) => (
-                quote!(state: Self),
-                quote!(state),
-                "`state` is the server's state, as it has no `#[init]`.".to_string(),
+                quote!(#state: Self),
+                quote!(#state),
+                "The argument is the server's state, as it has no `#[init]`.".to_string(),
             ),
             (Some(init), None) => (
                 quote!(),
@@ -141,9 +282,9 @@ impl Gen<'_> {
             (Some(init), Some(arg)) => {
                 let ty = &arg.pat_type.ty;
                 (
-                    quote!(arg: #ty),
-                    quote!(arg),
-                    format!("`arg` goes to its `#[init]`, `{}`.", init.name()),
+                    quote!(#arg_name: #ty),
+                    quote!(#arg_name),
+                    format!("The argument goes to its `#[init]`, `{}`.", init.name()),
                 )
             }
         };
@@ -152,22 +293,24 @@ impl Gen<'_> {
              Await the returned [`Start`](::gensrv::Start) (after `.name(..)` or \
              `.init_timeout(..)` if wanted) for its [`{handle}`], once init has finished."
         );
-        let whereis_doc =
-            format!("The handle of the `{name}` server registered as `name`, if one is running.");
+        let whereis_doc = format!(
+            "The handle of the `{name}` server registered under the given name, if one is running."
+        );
         let arg_ty = match (init, start_arg) {
             (None, _) => quote!(Self),
             (Some(_), None) => quote!(()),
             (Some(_), Some(arg)) => arg.pat_type.ty.to_token_stream(),
         };
+        let a = self.fresh("A");
         let child_param = match (init, start_arg) {
             (Some(_), None) => quote!(),
-            (None, _) => quote!(state: A),
-            (Some(_), Some(_)) => quote!(arg: A),
+            (None, _) => quote!(#state: #a),
+            (Some(_), Some(_)) => quote!(#arg_name: #a),
         };
         let child_arg = match (init, start_arg) {
             (Some(_), None) => quote!(()),
-            (None, _) => quote!(state),
-            (Some(_), Some(_)) => quote!(arg),
+            (None, _) => quote!(#state),
+            (Some(_), Some(_)) => quote!(#arg_name),
         };
         let child_spec_doc = format!(
             "How a supervisor starts a `{name}` server: a [`ChildSpec`](::gensrv::supervisor::ChildSpec) \
@@ -186,14 +329,14 @@ impl Gen<'_> {
             // `child_spec` is used, not of every server's argument.
             quote! {
                 #[doc = #child_spec_doc]
-                #vis fn child_spec<A>(#child_param) -> ::gensrv::supervisor::ChildSpec
+                #vis fn child_spec<#a>(#child_param) -> ::gensrv::supervisor::ChildSpec
                 where
-                    A: ::gensrv::__private::Is<#arg_ty>
+                    #a: ::gensrv::__private::Is<#arg_ty>
                         + ::core::clone::Clone
                         + ::core::marker::Send
                         + 'static,
                 {
-                    ::gensrv::supervisor::ChildSpec::__new::<Self, A>(#child_arg).id(#name)
+                    ::gensrv::supervisor::ChildSpec::__new::<Self, #a>(#child_arg).id(#name)
                 }
             }
         };
@@ -207,9 +350,9 @@ impl Gen<'_> {
                 }
 
                 #[doc = #whereis_doc]
-                #vis fn whereis(name: &str) -> ::core::option::Option<#handle_ty> {
+                #vis fn whereis(__gensrv_name: &str) -> ::core::option::Option<#handle_ty> {
                     ::core::option::Option::map(
-                        ::gensrv::ServerRef::<Self>::whereis(name),
+                        ::gensrv::ServerRef::<Self>::whereis(__gensrv_name),
                         ::core::convert::From::from,
                     )
                 }
@@ -260,9 +403,7 @@ impl Gen<'_> {
     /// exactly as visible as `Foo`: `pub` for a `pub` server, private for a private
     /// one, without the macro knowing which (it cannot see the struct).
     fn handle(&self) -> TokenStream {
-        let Gen {
-            name, handle, vis, ..
-        } = self;
+        let Gen { name, handle, .. } = self;
         let self_ty = self.self_ty();
         let handle_ty = self.handle_ty();
         let (impl_generics, _, _) = self.item.generics.split_for_impl();
@@ -275,14 +416,20 @@ impl Gen<'_> {
              Cheap to clone and usable from any task. It derefs to \
              [`ServerRef`](::gensrv::ServerRef), for what every server has: `pid`, `send`, \
              `stop`, `kill`, `exited`, ...\n\n\
-             The `Server` parameter is always `{name}` (its default); it only makes the \
-             handle as visible as `{name}` is."
+             The `{server}` parameter is always `{name}` (its default); it only makes the \
+             handle as visible as `{name}` is.",
+            server = self.server_param,
         );
         let phantom_types = self.phantom_types();
         let phantom = if phantom_types.is_empty() {
             quote!()
         } else {
-            quote!(_params: ::core::marker::PhantomData<fn() -> (#(#phantom_types,)*)>,)
+            let field_vis = if self.vis_given {
+                quote!(pub(super))
+            } else {
+                quote!()
+            };
+            quote!(#field_vis _params: ::core::marker::PhantomData<fn() -> (#(#phantom_types,)*)>,)
         };
         let phantom_init = if params.is_empty() {
             quote!()
@@ -296,18 +443,31 @@ impl Gen<'_> {
             .filter(|h| matches!(h.kind, Kind::Call | Kind::Cast))
             .map(|h| self.handle_method(h));
         let handle_str = handle.to_string();
+        let server_param = &self.server_param;
+        let hasher = self.fresh("H");
         // Impls over any `Server`, so that they name no private type.
-        let any = quote!(<#(#generic_params,)* Server: ::gensrv::GenServer>);
-        let any_ty = quote!(#handle<#(#params,)* Server>);
-        quote! {
+        let any = quote!(<#(#generic_params,)* #server_param: ::gensrv::GenServer>);
+        let any_ty = quote!(#handle<#(#params,)* #server_param>);
+        let item_vis = self.item_vis();
+        // Inside `definition`'s module, the fields are for the impls outside it.
+        let field_vis = if self.vis_given {
+            quote!(pub(super))
+        } else {
+            quote!()
+        };
+        let definition = quote! {
             #[doc = #doc]
             #[allow(private_interfaces, private_bounds, unreachable_pub, dead_code)]
-            #vis struct #handle<#(#generic_params,)* Server: ::gensrv::GenServer = #self_ty>
+            #item_vis struct #handle<#(#generic_params,)* #server_param: ::gensrv::GenServer = #self_ty>
             #where_send
             {
-                inner: ::gensrv::ServerRef<Server>,
+                #field_vis inner: ::gensrv::ServerRef<#server_param>,
                 #phantom
             }
+        };
+        let definition = self.definition(definition);
+        quote! {
+            #definition
 
             #[allow(dead_code, unreachable_pub)]
             impl #impl_generics #handle_ty #where_send {
@@ -323,20 +483,20 @@ impl Gen<'_> {
 
             #[automatically_derived]
             impl #any ::core::fmt::Debug for #any_ty #where_send {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    let mut tuple = f.debug_tuple(#handle_str);
-                    tuple.field(&::gensrv::ServerRef::pid(&self.inner));
-                    if let ::core::option::Option::Some(name) = ::gensrv::ServerRef::name(&self.inner) {
-                        tuple.field(&name);
+                fn fmt(&self, __gensrv_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    let mut __gensrv_tuple = __gensrv_f.debug_tuple(#handle_str);
+                    __gensrv_tuple.field(&::gensrv::ServerRef::pid(&self.inner));
+                    if let ::core::option::Option::Some(__gensrv_name) = ::gensrv::ServerRef::name(&self.inner) {
+                        __gensrv_tuple.field(&__gensrv_name);
                     }
-                    tuple.finish()
+                    __gensrv_tuple.finish()
                 }
             }
 
             #[automatically_derived]
             impl #any ::core::cmp::PartialEq for #any_ty #where_send {
-                fn eq(&self, other: &Self) -> bool {
-                    self.inner == other.inner
+                fn eq(&self, __gensrv_other: &Self) -> bool {
+                    self.inner == __gensrv_other.inner
                 }
             }
 
@@ -345,8 +505,8 @@ impl Gen<'_> {
 
             #[automatically_derived]
             impl #any ::core::hash::Hash for #any_ty #where_send {
-                fn hash<H: ::core::hash::Hasher>(&self, state: &mut H) {
-                    ::core::hash::Hash::hash(&self.inner, state)
+                fn hash<#hasher: ::core::hash::Hasher>(&self, __gensrv_state: &mut #hasher) {
+                    ::core::hash::Hash::hash(&self.inner, __gensrv_state)
                 }
             }
 
@@ -363,23 +523,23 @@ impl Gen<'_> {
 
             #[automatically_derived]
             impl #any ::core::ops::Deref for #any_ty #where_send {
-                type Target = ::gensrv::ServerRef<Server>;
+                type Target = ::gensrv::ServerRef<#server_param>;
                 fn deref(&self) -> &Self::Target {
                     &self.inner
                 }
             }
 
             #[automatically_derived]
-            impl #any ::core::convert::From<::gensrv::ServerRef<Server>> for #any_ty #where_send {
-                fn from(inner: ::gensrv::ServerRef<Server>) -> Self {
-                    #handle { inner, #phantom_init }
+            impl #any ::core::convert::From<::gensrv::ServerRef<#server_param>> for #any_ty #where_send {
+                fn from(__gensrv_inner: ::gensrv::ServerRef<#server_param>) -> Self {
+                    #handle { inner: __gensrv_inner, #phantom_init }
                 }
             }
 
             #[automatically_derived]
-            impl #any ::core::convert::From<#any_ty> for ::gensrv::ServerRef<Server> #where_send {
-                fn from(handle: #any_ty) -> Self {
-                    handle.inner
+            impl #any ::core::convert::From<#any_ty> for ::gensrv::ServerRef<#server_param> #where_send {
+                fn from(__gensrv_handle: #any_ty) -> Self {
+                    __gensrv_handle.inner
                 }
             }
         }
@@ -402,24 +562,27 @@ impl Gen<'_> {
         let idents: Vec<Ident> = handler.messages().map(arg_ident).collect();
         let variant = variant_name(method);
         let enum_ident = self.enum_ident(handler.kind);
+        let cfg = handler.cfg_attr();
         match handler.kind {
             Kind::Call => {
                 let reply = self.reply_type(handler);
                 let (reply_field, call_fn) = match handler.reply_to() {
                     Some((arg, _)) => (arg_ident(arg), quote!(call_deferred)),
-                    None => (format_ident!("{}", REPLY_FIELD), quote!(call)),
+                    None => (reply_field(handler), quote!(call)),
                 };
                 quote! {
+                    #cfg
                     #(#docs)*
                     #vis fn #method(&self, #(#params),*) -> ::gensrv::Call<#reply> {
-                        ::gensrv::ServerRef::#call_fn(&self.inner, |reply_to| #enum_ident::#variant {
+                        ::gensrv::ServerRef::#call_fn(&self.inner, |__gensrv_reply_to| #enum_ident::#variant {
                             #(#idents,)*
-                            #reply_field: reply_to,
+                            #reply_field: __gensrv_reply_to,
                         })
                     }
                 }
             }
             Kind::Cast => quote! {
+                #cfg
                 #(#docs)*
                 #vis fn #method(&self, #(#params),*)
                     -> ::core::result::Result<(), ::gensrv::CastError>
@@ -457,7 +620,7 @@ impl Gen<'_> {
         if handler.kind == Kind::Call && handler.reply_to().is_none() {
             let reply = self.reply_type(handler);
             fields.push(Field {
-                name: format_ident!("{}", REPLY_FIELD),
+                name: reply_field(handler),
                 ty: syn::parse_quote!(::gensrv::ReplyTo<#reply>),
                 arg: None,
             });
@@ -466,7 +629,7 @@ impl Gen<'_> {
     }
 
     fn message_enum(&self, kind: Kind) -> TokenStream {
-        let Gen { name, vis, .. } = self;
+        let Gen { name, .. } = self;
         let ident = self.enum_ident(kind);
         let generics = &self.item.generics;
         let where_send = self.where_send();
@@ -491,8 +654,9 @@ impl Gen<'_> {
                 format!("The message of the `{method}` handler.")
             });
             let fields = self.fields(handler);
+            let cfg = handler.cfg_attr();
             if fields.is_empty() {
-                return quote!(#(#docs)* #variant,);
+                return quote!(#cfg #(#docs)* #variant,);
             }
             let fields = fields.iter().map(|field| {
                 let Field { name, ty, arg } = field;
@@ -506,17 +670,18 @@ impl Gen<'_> {
                 };
                 quote!(#[doc = #doc] #name: #ty,)
             });
-            quote!(#(#docs)* #variant { #(#fields)* },)
+            quote!(#cfg #(#docs)* #variant { #(#fields)* },)
         });
         let phantom = self.phantom_variant();
-        quote! {
+        let item_vis = self.item_vis();
+        self.definition(quote! {
             #[doc = #doc]
             #[allow(private_interfaces, private_bounds, unreachable_pub, dead_code)]
-            #vis enum #ident #generics #where_send {
+            #item_vis enum #ident #generics #where_send {
                 #(#variants)*
                 #phantom
             }
-        }
+        })
     }
 
     /// For a generic server, a variant that uses every parameter of the impl, and
@@ -544,11 +709,13 @@ impl Gen<'_> {
             let ty = self.outside(&arg.pat_type.ty);
             let variant = variant_name(handler.name());
             let field = arg_ident(arg);
+            let cfg = handler.cfg_attr();
             Some(quote_spanned! {arg.pat_type.ty.span()=>
+                #cfg
                 #[automatically_derived]
                 impl #impl_generics ::core::convert::From<#ty> for #info #ty_generics #where_send {
-                    fn from(gensrv_message: #ty) -> Self {
-                        #info::#variant { #field: gensrv_message }
+                    fn from(__gensrv_message: #ty) -> Self {
+                        #info::#variant { #field: __gensrv_message }
                     }
                 }
             })
@@ -565,7 +732,7 @@ impl Gen<'_> {
         let (impl_generics, ty_generics, _) = self.item.generics.split_for_impl();
         let where_send = self.where_send();
         let init = self.init();
-        let arg_ty = match self.server.handlers(Kind::Init).next() {
+        let arg_ty = match self.init {
             None => quote!(Self),
             Some(h) => match h.messages().next() {
                 Some(arg) => arg.pat_type.ty.to_token_stream(),
@@ -597,19 +764,19 @@ impl Gen<'_> {
     }
 
     fn init(&self) -> TokenStream {
-        let Some(handler) = self.server.handlers(Kind::Init).next() else {
+        let Some(handler) = self.init else {
             return quote! {
                 async fn init(
-                    state: Self,
+                    __gensrv_state: Self,
                     _: &mut ::gensrv::Context<Self>,
                 ) -> ::gensrv::Init<Self> {
-                    ::gensrv::Init::Ready(state)
+                    ::gensrv::Init::Ready(__gensrv_state)
                 }
             };
         };
         let args = handler.args.iter().map(|arg| match arg.role {
-            Role::Context => quote!(ctx),
-            _ => quote!(arg),
+            Role::Context => quote!(__gensrv_ctx),
+            _ => quote!(__gensrv_arg),
         });
         let call = invoke(handler, quote!(), args);
         let output = match &handler.method.sig.output {
@@ -617,15 +784,15 @@ impl Gen<'_> {
             ReturnType::Default => handler.name().span(),
         };
         let into_init = quote_spanned! {output=>
-            ::gensrv::__private::IntoInit::<Self>::into_init(returned)
+            ::gensrv::__private::IntoInit::<Self>::into_init(__gensrv_returned)
         };
         quote! {
             #[allow(unused_variables)]
             async fn init(
-                arg: Self::Arg,
-                ctx: &mut ::gensrv::Context<Self>,
+                __gensrv_arg: Self::Arg,
+                __gensrv_ctx: &mut ::gensrv::Context<Self>,
             ) -> ::gensrv::Init<Self> {
-                let returned = #call;
+                let __gensrv_returned = #call;
                 #into_init
             }
         }
@@ -642,7 +809,7 @@ impl Gen<'_> {
             let variant = variant_name(handler.name());
             let fields = self.fields(handler);
             let bindings: Vec<Ident> = (0..fields.len())
-                .map(|i| format_ident!("field{}", i))
+                .map(|i| format_ident!("__gensrv_field{}", i))
                 .collect();
             let names = fields.iter().map(|f| &f.name);
             let mut next = bindings.iter();
@@ -650,7 +817,7 @@ impl Gen<'_> {
                 .args
                 .iter()
                 .map(|arg| match arg.role {
-                    Role::Context => quote!(ctx),
+                    Role::Context => quote!(__gensrv_ctx),
                     _ => next.next().expect("a field per argument").to_token_stream(),
                 })
                 .collect();
@@ -658,20 +825,22 @@ impl Gen<'_> {
             let body = if kind == Kind::Call && handler.reply_to().is_none() {
                 let reply = bindings.last().expect("the reply field");
                 quote! {
-                    let reply = #call;
-                    let _ = ::gensrv::ReplyTo::send(#reply, reply);
+                    let __gensrv_reply = #call;
+                    let _ = ::gensrv::ReplyTo::send(#reply, __gensrv_reply);
                 }
             } else {
                 quote!(#call;)
             };
+            let cfg = handler.cfg_attr();
             quote! {
+                #cfg
                 #enum_ident::#variant { #(#names: #bindings),* } => { #body }
             }
         });
         quote! {
             #[allow(unused_variables)]
-            async fn #method(&mut self, message: #message, ctx: &mut ::gensrv::Context<Self>) {
-                match message {
+            async fn #method(&mut self, __gensrv_message: #message, __gensrv_ctx: &mut ::gensrv::Context<Self>) {
+                match __gensrv_message {
                     #(#arms)*
                 }
             }
@@ -700,31 +869,33 @@ impl Gen<'_> {
             let tries = candidates.iter().map(|handler| {
                 let ty = &handler.messages().next().expect("a message").pat_type.ty;
                 let args = handler.args.iter().map(|arg| match arg.role {
-                    Role::Context => quote!(ctx),
-                    _ => quote!(message),
+                    Role::Context => quote!(__gensrv_ctx),
+                    _ => quote!(__gensrv_message),
                 });
                 let call = invoke(handler, quote!(self,), args);
+                let cfg = handler.cfg_attr();
                 quote! {
-                    let message = match ::gensrv::__private::downcast::<::gensrv::#runtime_ty, #ty>(message) {
-                        ::core::result::Result::Ok(message) => {
+                    #cfg
+                    let __gensrv_message = match ::gensrv::__private::downcast::<::gensrv::#runtime_ty, #ty>(__gensrv_message) {
+                        ::core::result::Result::Ok(__gensrv_message) => {
                             #call;
                             return;
                         }
-                        ::core::result::Result::Err(message) => message,
+                        ::core::result::Result::Err(__gensrv_message) => __gensrv_message,
                     };
                 }
             });
             let (param, make) = if *takes_message {
-                (quote!(message: ::gensrv::#runtime_ty,), quote!())
+                (quote!(__gensrv_message: ::gensrv::#runtime_ty,), quote!())
             } else {
-                (quote!(), quote!(let message = ::gensrv::#runtime_ty;))
+                (quote!(), quote!(let __gensrv_message = ::gensrv::#runtime_ty;))
             };
             Some(quote! {
                 #[allow(unused_variables, unreachable_code)]
-                async fn #method(&mut self, #param ctx: &mut ::gensrv::Context<Self>) {
+                async fn #method(&mut self, #param __gensrv_ctx: &mut ::gensrv::Context<Self>) {
                     #make
                     #(#tries)*
-                    ::gensrv::__private::unhandled(ctx.pid(), &message);
+                    ::gensrv::__private::unhandled(__gensrv_ctx.pid(), &__gensrv_message);
                 }
             })
         });
@@ -737,21 +908,26 @@ impl Gen<'_> {
         };
         let by_ref = handler.receiver.is_some_and(|r| r.reference.is_some());
         let (bind, this) = if by_ref {
-            (quote!(let mut this = self;), quote!(&mut this,))
+            (
+                quote!(let mut __gensrv_this = self;),
+                quote!(&mut __gensrv_this,),
+            )
         } else {
-            (quote!(let this = self;), quote!(this,))
+            (quote!(let __gensrv_this = self;), quote!(__gensrv_this,))
         };
         let args = handler.args.iter().map(|arg| match arg.role {
-            Role::Context => quote!(ctx),
-            _ => quote!(reason),
+            Role::Context => quote!(__gensrv_ctx),
+            _ => quote!(__gensrv_reason),
         });
         let call = invoke(handler, this, args);
+        let cfg = handler.cfg_attr();
         quote! {
+            #cfg
             #[allow(unused_variables)]
             async fn terminate(
                 self,
-                reason: &::gensrv::ExitReason,
-                ctx: &mut ::gensrv::Context<Self>,
+                __gensrv_reason: &::gensrv::ExitReason,
+                __gensrv_ctx: &mut ::gensrv::Context<Self>,
             ) {
                 #bind
                 #call;
@@ -764,45 +940,123 @@ impl Gen<'_> {
     /// Every generated item carries it: a type that is neither then fails only
     /// there, at the type, instead of deep inside the runtime's bounds.
     fn where_send(&self) -> TokenStream {
-        if !self.send_checks {
-            let where_clause = &self.item.generics.where_clause;
-            return quote!(#where_clause);
+        let mut predicates = self.user_predicates();
+        if self.send_checks {
+            let state = self.self_ty();
+            predicates.extend(send_predicates(std::iter::once((
+                state.clone(),
+                state.span(),
+            ))));
+            // A handler under `cfg` may take types that exist only under it, and a
+            // where clause cannot be conditional: its checks are in
+            // `conditional_send_checks`.
+            let sent = self
+                .server
+                .handlers
+                .iter()
+                .filter(|h| !h.is_conditional())
+                .flat_map(|h| self.sent_types(h));
+            predicates.extend(send_predicates(sent));
         }
-        let mut predicates: Vec<TokenStream> = self
-            .item
+        where_clause(predicates)
+    }
+
+    /// The predicates of the impl's where clause, `Self` spelled out (they are
+    /// copied onto items where `Self` is another type).
+    fn user_predicates(&self) -> Vec<TokenStream> {
+        self.item
             .generics
             .where_clause
             .iter()
             .flat_map(|w| w.predicates.iter())
-            .map(ToTokens::to_token_stream)
-            .collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut send = |ty: &Type, span: proc_macro2::Span| {
-            if !plainly_send(ty) && seen.insert(ty.to_token_stream().to_string()) {
-                predicates.push(quote_spanned!(span=> #ty: ::core::marker::Send + 'static));
-            }
-        };
-        let state = self.self_ty();
-        send(state, state.span());
-        for handler in &self.server.handlers {
-            if handler.kind == Kind::Terminate {
-                continue;
-            }
-            for arg in handler
-                .args
-                .iter()
-                .filter(|a| !matches!(a.role, Role::Context))
-            {
-                send(&self.outside(&arg.pat_type.ty), arg.pat_type.ty.span());
-            }
-            if handler.kind == Kind::Call && handler.reply_to().is_none() {
-                if let ReturnType::Type(_, ty) = &handler.method.sig.output {
-                    send(&self.outside(ty), ty.span());
-                }
+            .map(|predicate| {
+                let mut predicate = predicate.clone();
+                ReplaceSelf(self.self_ty()).visit_where_predicate_mut(&mut predicate);
+                predicate.to_token_stream()
+            })
+            .collect()
+    }
+
+    /// The types a handler's messages and reply carry to and from the server's task,
+    /// `Self` spelled out, each with the span of the user's type.
+    fn sent_types(&self, handler: &Handler<'_>) -> Vec<(Type, proc_macro2::Span)> {
+        let mut types = Vec::new();
+        if handler.kind == Kind::Terminate {
+            return types;
+        }
+        for arg in handler
+            .args
+            .iter()
+            .filter(|a| !matches!(a.role, Role::Context))
+        {
+            types.push((self.outside(&arg.pat_type.ty), arg.pat_type.ty.span()));
+        }
+        if handler.kind == Kind::Call && handler.reply_to().is_none() {
+            if let ReturnType::Type(_, ty) = &handler.method.sig.output {
+                types.push((self.outside(ty), ty.span()));
             }
         }
-        quote!(where #(#predicates),*)
+        types
     }
+
+    /// The `Send + 'static` checks of the handlers under `cfg`: a function with
+    /// those bounds, under the handler's `cfg`, per handler. A bound on a concrete
+    /// type that does not hold fails there, at the user's type.
+    fn conditional_send_checks(&self) -> TokenStream {
+        if !self.send_checks {
+            return quote!();
+        }
+        let (impl_generics, _, _) = self.item.generics.split_for_impl();
+        let user = self.user_predicates();
+        let checks = self
+            .server
+            .handlers
+            .iter()
+            .filter(|h| h.is_conditional())
+            .filter_map(|handler| {
+                let predicates = send_predicates(self.sent_types(handler).into_iter());
+                if predicates.is_empty() {
+                    return None;
+                }
+                let cfg = handler.cfg_attr();
+                let where_clause = where_clause(user.iter().cloned().chain(predicates).collect());
+                Some(quote! {
+                    #cfg
+                    #[allow(dead_code)]
+                    const _: () = {
+                        fn __gensrv_send_check #impl_generics () #where_clause {}
+                    };
+                })
+            });
+        quote!(#(#checks)*)
+    }
+}
+
+/// `where` and `predicates`, or nothing. `where <T>::Assoc: ..` would read as
+/// `where<..>` (reserved syntax), so a predicate on a qualified path never comes
+/// first: another one does, or a predicate that always holds.
+fn where_clause(mut predicates: Vec<TokenStream>) -> TokenStream {
+    let qualified = |predicate: &TokenStream| {
+        matches!(
+            predicate.clone().into_iter().next(),
+            Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '<'
+        )
+    };
+    match predicates.iter().position(|p| !qualified(p)) {
+        None if predicates.is_empty() => return quote!(),
+        None => predicates.insert(0, quote!((): ::core::marker::Sized)),
+        Some(first) => predicates[..=first].rotate_right(1),
+    }
+    quote!(where #(#predicates),*)
+}
+
+/// `T: Send + 'static` for each type not plainly `Send`, once per type.
+fn send_predicates(types: impl Iterator<Item = (Type, proc_macro2::Span)>) -> Vec<TokenStream> {
+    let mut seen = HashSet::new();
+    types
+        .filter(|(ty, _)| !plainly_send(ty) && seen.insert(ty.to_token_stream().to_string()))
+        .map(|(ty, span)| quote_spanned!(span=> #ty: ::core::marker::Send + 'static))
+        .collect()
 }
 
 /// `Self::method(receiver, args..)`, awaited if the handler is async; spanned at
@@ -838,14 +1092,15 @@ fn kind_word(kind: Kind) -> &'static str {
 }
 
 /// The handler's doc comments, or one generated line if it has none.
+/// (`cfg_attr(.., doc = ..)` lines are carried too; without a plain doc line, the
+/// generated one comes first, so that the item has docs under every `cfg`.)
 fn docs_or(handler: &Handler<'_>, default: impl FnOnce() -> String) -> Vec<TokenStream> {
-    let docs: Vec<TokenStream> = handler.docs().map(ToTokens::to_token_stream).collect();
-    if docs.is_empty() {
+    let mut docs: Vec<TokenStream> = handler.docs.iter().map(Applied::to_attr).collect();
+    if !handler.docs.iter().any(|d| d.conditions.is_empty()) {
         let line = default();
-        vec![quote!(#[doc = #line])]
-    } else {
-        docs
+        docs.insert(0, quote!(#[doc = #line]));
     }
+    docs
 }
 
 /// Whether `ty` is, by its name, a std type that is `Send + 'static` whenever its
@@ -928,5 +1183,21 @@ impl VisitMut for ReplaceSelf<'_> {
             }
         }
         syn::visit_mut::visit_type_mut(self, ty);
+    }
+
+    // `Self::N` in an array length or a const argument.
+    fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+        if let syn::Expr::Path(path) = expr {
+            if path.qself.is_none()
+                && path.path.segments.len() > 1
+                && path.path.segments[0].ident == "Self"
+            {
+                let rest: Vec<_> = path.path.segments.iter().skip(1).collect();
+                let server = self.0;
+                *expr = syn::parse_quote!(<#server>::#(#rest)::*);
+                return;
+            }
+        }
+        syn::visit_mut::visit_expr_mut(self, expr);
     }
 }

@@ -19,7 +19,7 @@ pub(crate) fn strip_markers(item: &ItemImpl) -> ItemImpl {
             ImplItem::Macro(m) => &mut m.attrs,
             _ => continue,
         };
-        attrs.retain(|a| attr::marker(a).is_none());
+        *attrs = attrs.iter().filter_map(attr::without_markers).collect();
     }
     item
 }
@@ -36,7 +36,8 @@ pub(crate) fn emit(item: &ItemImpl, error: syn::Error) -> TokenStream {
 /// misuse. Only for the inherent impl of a named type: anything else is not a
 /// server.
 fn placeholder_server(item: &ItemImpl) -> Option<TokenStream> {
-    if item.trait_.is_some() || !matches!(&*item.self_ty, Type::Path(p) if p.qself.is_none()) {
+    let named = matches!(crate::ast::ungroup(&item.self_ty), Type::Path(p) if p.qself.is_none());
+    if item.trait_.is_some() || !named {
         return None;
     }
     let self_ty = &item.self_ty;

@@ -9,6 +9,8 @@ mod ast;
 mod attr;
 mod expand;
 mod fallback;
+#[cfg(test)]
+mod never_panics;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -18,9 +20,24 @@ use syn::Item;
 // Documented where users see it: on `gensrv::gen_server`.
 #[proc_macro_attribute]
 pub fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item = syn::parse_macro_input!(input as Item);
-    let args = syn::parse_macro_input!(args as attr::Args);
-    gen_server_impl(&args, item).into()
+    gen_server_tokens(args.into(), input.into()).into()
+}
+
+/// The whole macro on `proc_macro2` tokens, so that tests can run it outside the
+/// compiler.
+fn gen_server_tokens(
+    args: proc_macro2::TokenStream,
+    input: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let item = match syn::parse2::<Item>(input) {
+        Ok(item) => item,
+        Err(error) => return error.into_compile_error(),
+    };
+    let args = match syn::parse2::<attr::Args>(args) {
+        Ok(args) => args,
+        Err(error) => return error.into_compile_error(),
+    };
+    gen_server_impl(&args, item)
 }
 
 fn gen_server_impl(args: &attr::Args, item: Item) -> proc_macro2::TokenStream {

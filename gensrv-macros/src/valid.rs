@@ -7,9 +7,9 @@ use std::fmt::Display;
 use quote::ToTokens;
 use syn::{GenericParam, Pat, ReturnType, Type};
 
-use crate::ast::{Arg, Handler, Role, Server, Stray, last_segment_is};
+use crate::ast::{Arg, Handler, Role, Server, Stray, last_segment_is, ungroup};
 use crate::attr::{Args, Kind};
-use crate::expand::{GENERATED_FNS, REPLY_FIELD, variant_name};
+use crate::expand::{GENERATED_FNS, variant_name};
 
 #[derive(Default)]
 struct Errors(Option<syn::Error>);
@@ -33,7 +33,8 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
         );
     }
     check_impl(server, &mut errors);
-    for (attr, stray) in &server.stray_markers {
+    for (applied, stray) in &server.stray_markers {
+        let attr = &applied.meta;
         let message = match stray {
             Stray::Unknown(Some(hint)) => format!(
                 "unknown handler attribute `{}`: use {hint}",
@@ -49,7 +50,7 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
             ),
             Stray::NotAMethod => "handler attributes go on methods".to_string(),
         };
-        errors.push(attr, message);
+        errors.push(applied.tokens(), message);
     }
     for handler in &server.handlers {
         check_handler(handler, &mut errors);
@@ -82,7 +83,7 @@ fn check_impl(server: &Server<'_>, errors: &mut Errors) {
         );
     }
     // An inherent `unsafe impl` is rejected by rustc's parser before the macro runs.
-    match &*item.self_ty {
+    match ungroup(&item.self_ty) {
         Type::Path(path) if path.qself.is_none() => {}
         other => errors.push(other, "#[gen_server] needs a named type: `impl Foo { .. }`"),
     }
@@ -100,8 +101,8 @@ fn check_handler(handler: &Handler<'_>, errors: &mut Errors) {
     let kind = handler.kind;
     let attr = kind.attr_name();
     let sig = &handler.method.sig;
-    if !matches!(handler.attr.meta, syn::Meta::Path(_)) {
-        let args = match &handler.attr.meta {
+    if !matches!(handler.marker.meta, syn::Meta::Path(_)) {
+        let args = match &handler.marker.meta {
             syn::Meta::List(list) => list.tokens.to_token_stream(),
             other => other.to_token_stream(),
         };
@@ -189,7 +190,7 @@ fn check_context(handler: &Handler<'_>, errors: &mut Errors) {
         .filter(|a| matches!(a.role, Role::Context))
         .collect();
     for (i, ctx) in contexts.iter().enumerate() {
-        let ty = &*ctx.pat_type.ty;
+        let ty = ungroup(&ctx.pat_type.ty);
         let by_mut_ref = matches!(ty, Type::Reference(r) if r.mutability.is_some());
         if !by_mut_ref {
             errors.push(ty, "the context is taken as `ctx: &mut Context<Self>`");
@@ -205,8 +206,6 @@ fn check_context(handler: &Handler<'_>, errors: &mut Errors) {
 
 fn check_messages(handler: &Handler<'_>, errors: &mut Errors) {
     let kind = handler.kind;
-    let attr = kind.attr_name();
-    let deferred = handler.reply_to().is_some();
     let mut replies = 0;
     for arg in &handler.args {
         let pat_type = arg.pat_type;
@@ -214,12 +213,7 @@ fn check_messages(handler: &Handler<'_>, errors: &mut Errors) {
             Role::Context => continue,
             Role::ReplyTo(_) => {
                 replies += 1;
-                if kind != Kind::Call {
-                    errors.push(
-                        &pat_type.ty,
-                        format!("`ReplyTo` defers the reply of a call; a {attr} handler has no caller to reply to"),
-                    );
-                } else if replies > 1 {
+                if replies > 1 {
                     errors.push(&pat_type.ty, "a call has one reply: take one `ReplyTo`");
                 }
             }
@@ -230,14 +224,7 @@ fn check_messages(handler: &Handler<'_>, errors: &mut Errors) {
         }
         let wild_ok = kind == Kind::Info;
         match &*pat_type.pat {
-            Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
-                if kind == Kind::Call && !deferred && ident.ident == REPLY_FIELD {
-                    errors.push(
-                        &ident.ident,
-                        format!("`{REPLY_FIELD}` names the reply field of the call message; rename this argument"),
-                    );
-                }
-            }
+            Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {}
             Pat::Wild(_) if wild_ok => {}
             pat => errors.push(
                 pat,
@@ -267,7 +254,7 @@ fn check_messages(handler: &Handler<'_>, errors: &mut Errors) {
 }
 
 fn check_owned(ty: &Type, errors: &mut Errors) {
-    match ty {
+    match ungroup(ty) {
         Type::Reference(_) => errors.push(
             ty,
             "a message argument must be owned: a reference cannot travel to the server's task (take `T`, or an `Arc<T>`)",
@@ -283,7 +270,7 @@ fn check_owned(ty: &Type, errors: &mut Errors) {
 fn check_terminate_args(handler: &Handler<'_>, errors: &mut Errors) {
     let mut seen_reason = false;
     for arg in &handler.args {
-        let ty = &*arg.pat_type.ty;
+        let ty = ungroup(&arg.pat_type.ty);
         let is_reason = matches!(ty, Type::Reference(r) if r.mutability.is_none() && last_segment_is(&r.elem, "ExitReason"));
         match arg.role {
             Role::Context => {}
@@ -329,7 +316,7 @@ fn check_output(handler: &Handler<'_>, errors: &mut Errors) {
 }
 
 fn is_unit(ty: &Type) -> bool {
-    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+    matches!(ungroup(ty), Type::Tuple(t) if t.elems.is_empty())
 }
 
 fn check_once(server: &Server<'_>, kind: Kind, errors: &mut Errors) {
@@ -337,7 +324,7 @@ fn check_once(server: &Server<'_>, kind: Kind, errors: &mut Errors) {
     if let Some(first) = handlers.next() {
         for again in handlers {
             errors.push(
-                again.attr,
+                again.marker.tokens(),
                 format!(
                     "a server has one {}; `{}` is already marked",
                     kind.attr_name(),
@@ -351,7 +338,9 @@ fn check_once(server: &Server<'_>, kind: Kind, errors: &mut Errors) {
 fn check_variants(server: &Server<'_>, errors: &mut Errors) {
     for kind in [Kind::Call, Kind::Cast, Kind::Info] {
         let mut seen = HashMap::new();
-        for handler in server.handlers(kind) {
+        // Handlers under `cfg` may share a name with one under the opposite `cfg`;
+        // where both exist, rustc reports the duplicate.
+        for handler in server.handlers(kind).filter(|h| !h.is_conditional()) {
             let variant = variant_name(handler.name()).to_string();
             if let Some(first) = seen.insert(variant.clone(), handler.name()) {
                 errors.push(
@@ -368,7 +357,7 @@ fn check_variants(server: &Server<'_>, errors: &mut Errors) {
 
 fn check_info_types(server: &Server<'_>, errors: &mut Errors) {
     let mut seen: HashMap<String, &syn::Ident> = HashMap::new();
-    for handler in server.handlers(Kind::Info) {
+    for handler in server.handlers(Kind::Info).filter(|h| !h.is_conditional()) {
         if let Some(message) = handler.messages().next() {
             let ty = &message.pat_type.ty;
             let key = ty.to_token_stream().to_string();

@@ -335,9 +335,25 @@ pub use crate::supervisor::ChildSpec;
 ///   exit signal), except after [`kill`](ServerRef::kill).
 /// - A `#[call]` that takes a `reply: ReplyTo<T>` argument (and returns nothing)
 ///   defers its reply: the caller gets `T` when [`ReplyTo::send`] is called, from
-///   anywhere, later. See [`ReplyTo`].
+///   anywhere, later. See [`ReplyTo`]. The deferred reply is the argument whose type
+///   is written `ReplyTo<T>` or `gensrv::ReplyTo<T>`; anywhere else (a `#[cast]`, an
+///   `#[info]` message, a type of your own named `ReplyTo`, or a type alias) a
+///   `ReplyTo` is data like any other, so a pool can hand its caller's `ReplyTo` to
+///   a worker, which answers the caller.
+/// - The context is the argument that is a *reference* to a `Context`
+///   (`ctx: &mut Context<Self>`); a `Context` of your own taken by value is a message.
 /// - Arguments are the fields of the message, so they are owned, named (`_` is fine
 ///   for an info message), and `Send`, as is the state.
+/// - `#[cfg(..)]` on a handler, and `#[cfg_attr(.., call)]` (or any marker), are
+///   honoured: everything generated from the handler (its variant, handle method,
+///   dispatch, `From` impl, send checks) exists exactly when the handler does. An
+///   `#[init]` under `cfg` gives a server whose `start` takes the init argument
+///   where it exists and the state elsewhere. `#[cfg_attr(.., doc = ..)]` is carried
+///   to the generated items with the other docs.
+/// - Anything Rust allows in a signature is fine: `Self` anywhere (`[u8; Self::N]`,
+///   `Vec<Option<Self>>`, `<Self as Tr>::Assoc`), types and impl blocks written by
+///   `macro_rules!`, generic parameters and argument names of any spelling (the
+///   generated code's own names are chosen apart from yours).
 ///
 /// # What it generates
 ///
@@ -349,8 +365,10 @@ pub use crate::supervisor::ChildSpec;
 ///   its handler's doc comments. It derefs to [`ServerRef<Bucket>`](ServerRef) for
 ///   `pid`, `send`, `stop`, `kill`, `exited` and the rest.
 /// - `BucketCall`, `BucketCast`, `BucketInfo`: the message enums, one variant per
-///   handler named after it in UpperCamelCase (`Get { key, reply_to }`), fields named
-///   after its arguments; `From<T> for BucketInfo` for each info message type.
+///   handler named after it in UpperCamelCase (`Get { key, reply_to }`; a handler
+///   `self_` gives `Self_`), fields named after its arguments, and a call's reply
+///   field `reply_to` (`reply_to_` if an argument has that name); `From<T> for
+///   BucketInfo` for each info message type.
 /// - `impl GenServer for Bucket`, and the associated functions
 ///   `Bucket::start(arg) -> Start<Bucket>` (see [`Start`]) and
 ///   `Bucket::whereis(name) -> Option<BucketRef>`.
@@ -362,8 +380,12 @@ pub use crate::supervisor::ChildSpec;
 ///
 /// The generated items are `pub`, yet exactly as visible as the server type: the
 /// handle's last type parameter, `Server`, defaults to the server type and is the
-/// only way its impls name it (the macro cannot see the struct's own visibility).
-/// `#[gen_server(vis = pub(crate))]` gives them another visibility.
+/// only way its impls name it (the macro cannot see the struct's own visibility);
+/// it is named `Server` unless the impl block already uses that name.
+/// `#[gen_server(vis = pub(crate))]` gives them another visibility, also narrower
+/// than a `pub` server's: the handle and enums are then declared in a hidden module
+/// and re-exported with that visibility (so the impl block must be in a module, not
+/// in a function body).
 ///
 /// # Send checks
 ///
