@@ -1563,3 +1563,30 @@ async fn an_operation_on_a_supervisor_that_is_gone_fails_with_its_own_error() {
     );
     assert_eq!(within(5, sup.which_children()).await, Err(gone));
 }
+
+/// Its init always fails.
+#[derive(Clone)]
+struct Refuses;
+
+#[gen_server]
+impl Refuses {
+    #[init]
+    fn init(_: Refuses) -> Result<Self, String> {
+        Err("disk full".into())
+    }
+}
+
+// Issue 8: an error message never repeats itself; the child's own reason is said
+// once, inside the supervisor's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_fails_to_start_is_named_once_in_the_supervisors_error() {
+    let started = Supervisor::start(
+        Supervisor::new(Strategy::OneForOne).child(Refuses::child_spec(Refuses).with_id("disk")),
+    )
+    .await;
+    let error = started.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "init failed: error: child `disk` failed to start: disk full"
+    );
+}

@@ -169,7 +169,14 @@ impl Supervisor {
             if let Err(error) = sup.children[i].start(&me).await {
                 let id = sup.children[i].spec.id().to_string();
                 child::stop_all(&mut sup.children[..i], &me).await;
-                return Err(format!("child `{id}` failed to start: {error}"));
+                // The child's own reason, not the error's whole chain: this
+                // message is wrapped once more as the supervisor's own reason.
+                let why = match &error {
+                    crate::StartError::Init(ExitReason::Error(why)) => why.clone(),
+                    crate::StartError::Init(reason) => reason.to_string(),
+                    other => other.to_string(),
+                };
+                return Err(format!("child `{id}` failed to start: {why}"));
             }
         }
         // As OTP: a temporary child whose init ignored the start is not kept.
