@@ -108,13 +108,17 @@ impl<R> Call<R> {
     }
 
     /// Waits at most `timeout` for the reply, counted from when the call is awaited
-    /// (or from [`send`](Call::send)), instead of the default 5 s.
+    /// (or from [`send`](Call::send)), instead of the default 5 s: the `Timeout` of
+    /// OTP's `gen_server:call/3`. `Duration::MAX` waits as long as it takes (OTP's
+    /// `infinity`); `Duration::ZERO` takes only a reply that is already there.
+    /// Either way a dead server fails the call at once.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Starts the timeout now and gives the reply as a future to await later.
+    /// Starts the timeout now and gives the reply as a future to await later (OTP's
+    /// `gen_server:send_request/2`; awaiting it is `receive_response/2`).
     pub fn send(self) -> PendingReply<R> {
         PendingReply {
             state: match self.outcome {
@@ -275,8 +279,9 @@ impl<R: Send + 'static> ReplyTo<R> {
         }
     }
 
-    /// Sends the reply. Gives it back if the caller no longer waits (its call timed
-    /// out, or it dropped the call); that reply is never taken for another call's.
+    /// Sends the reply (OTP's `gen_server:reply/2`). Gives it back as `Err(reply)`
+    /// if the caller no longer waits (its call timed out, or it dropped the call);
+    /// that reply is never taken for another call's.
     pub fn send(mut self, reply: R) -> Result<(), R> {
         match self.sender.take() {
             Some(sender) => sender.send(Ok(reply)).map_err(|unsent| match unsent {

@@ -114,12 +114,13 @@ impl<S: GenServer> Context<S> {
         self.timeout.take()
     }
 
-    /// This server's pid.
+    /// This server's pid (OTP's `self()`).
     pub fn pid(&self) -> Pid {
         self.this.pid()
     }
 
-    /// This server's own client handle (e.g. `RegistryRef`), to give to others.
+    /// This server's own client handle (e.g. `RegistryRef`), to give to others
+    /// (OTP's `self()`, typed).
     ///
     /// Calling it from its own handler fails with
     /// [`CallError::CallingSelf`](crate::CallError::CallingSelf); casting and sending
@@ -131,8 +132,10 @@ impl<S: GenServer> Context<S> {
     /// Ends the server once this handler returns; terminate runs with `reason`.
     ///
     /// A call handler that stops still has its reply delivered first (OTP's
-    /// `{stop, Reason, Reply, State}`). Messages still queued are dropped and their
-    /// callers get [`CallError::Exited`](crate::CallError::Exited).
+    /// `{stop, Reason, Reply, State}`); a deferred call whose `ReplyTo` the handler
+    /// dropped gets `Exited(reason)` (OTP's `{stop, Reason, State}`). Messages
+    /// still queued are dropped and their callers get
+    /// [`CallError::Exited`](crate::CallError::Exited).
     pub fn stop(&mut self, reason: ExitReason) {
         self.stop = Some(reason);
         self.changed = true;

@@ -65,7 +65,7 @@ impl<S: GenServer> ServerRef<S> {
         Some(ServerRef::from_process(process))
     }
 
-    /// The server's pid.
+    /// The server's pid; the same for the life of the server, never reused.
     pub fn pid(&self) -> Pid {
         self.process.core.pid()
     }
@@ -81,7 +81,10 @@ impl<S: GenServer> ServerRef<S> {
         self.process.core.is_running()
     }
 
-    /// Sends a call: `make` wraps the [`ReplyTo`] into the server's call message.
+    /// Sends a call (OTP's `gen_server:call/2`): `make` wraps the [`ReplyTo`] into
+    /// the server's call message. Await the [`Call`] for `Result<R, CallError>`:
+    /// [`CallError::NoProc`] if the server had ended, `Exited(reason)` if it ends
+    /// before it replies, `Timeout` after 5 s unless set otherwise.
     ///
     /// Generated handles do this for you (`registry.lookup(name)`). The request is
     /// in the mailbox when this returns; see [`Call`]. For a handler that keeps the
@@ -119,7 +122,9 @@ impl<S: GenServer> ServerRef<S> {
         }
     }
 
-    /// Sends a cast. Never blocks; fails only if the server has ended.
+    /// Sends a cast (OTP's `gen_server:cast/2`). Never blocks; fails only with
+    /// [`CastError::NoProc`], if the server has ended (OTP's cast would drop it
+    /// silently).
     pub fn cast(&self, cast: S::Cast) -> Result<(), CastError> {
         self.process
             .mailbox
@@ -127,8 +132,9 @@ impl<S: GenServer> ServerRef<S> {
             .map_err(|_| CastError::NoProc)
     }
 
-    /// Sends an info message (anything its `#[info]` handlers take). Never blocks;
-    /// fails only if the server has ended.
+    /// Sends an info message (anything its `#[info]` handlers take), as OTP's `!`
+    /// does. Never blocks; fails only with [`CastError::NoProc`], if the server has
+    /// ended.
     pub fn send(&self, info: impl Into<S::Info>) -> Result<(), CastError> {
         self.process
             .mailbox
@@ -149,8 +155,11 @@ impl<S: GenServer> ServerRef<S> {
         }
     }
 
-    /// Ends the server at once: its terminate does not run, whatever it is doing is
-    /// dropped, queued callers get `Exited(Killed)`, and links see `Killed`.
+    /// Ends the server at once (OTP's `exit(Pid, kill)`, the same as
+    /// [`gensrv::exit`](crate::exit()) with `Killed`): its terminate does not run,
+    /// whatever it is doing is dropped, queued callers get `Exited(Killed)`, and
+    /// links see `Killed`. Returns at once; [`exited`](ServerRef::exited) tells
+    /// when the end is published.
     ///
     /// A handler stuck in a blocking, non-async loop cannot be interrupted; it ends
     /// at its next `.await`.
@@ -158,7 +167,9 @@ impl<S: GenServer> ServerRef<S> {
         self.process.core.kill();
     }
 
-    /// Resolves with the reason the server ended, once it has (at once if it has).
+    /// Resolves with the reason the server ended, once it has (at once if it has):
+    /// what a monitor's `Down` would say. By then its name is free, and its
+    /// monitors and links have been told.
     pub fn exited(&self) -> impl Future<Output = ExitReason> + Send + 'static {
         process::exited(self.process.clone())
     }
@@ -229,13 +240,15 @@ pub struct Stop {
 }
 
 impl Stop {
-    /// The reason the server ends with (default `Normal`).
+    /// The reason the server ends with (default `Normal`): the `Reason` of OTP's
+    /// `gen_server:stop/3`, which its terminate gets.
     pub fn reason(mut self, reason: ExitReason) -> Self {
         self.reason = reason;
         self
     }
 
-    /// Kills the server if it has not ended within `timeout`.
+    /// Kills the server if it has not ended within `timeout` (the `Timeout` of OTP's
+    /// `gen_server:stop/3`; none by default, OTP's `infinity`).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

@@ -74,14 +74,17 @@ impl<S: GenServer> Start<S> {
         }
     }
 
-    /// Registers the server under `name` for as long as it runs
-    /// (see [`whereis`](crate::whereis)).
+    /// Registers the server under `name` for as long as it runs (OTP's
+    /// `{local, Name}`; see [`whereis`](crate::whereis)). Names are process-wide:
+    /// a taken one fails the start with [`StartError::AlreadyStarted`].
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
-    /// Gives init at most `timeout` to finish.
+    /// Gives init at most `timeout` to finish (OTP's `{timeout, Time}` start
+    /// option); past it the server is killed and the start fails with
+    /// [`StartError::Timeout`] once it is gone.
     pub fn init_timeout(mut self, timeout: Duration) -> Self {
         self.init_timeout = Some(timeout);
         self
