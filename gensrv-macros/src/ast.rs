@@ -36,6 +36,10 @@ pub(crate) struct Handler<'a> {
     pub(crate) cfg: Vec<TokenStream>,
     /// The doc attributes of the method, `cfg_attr(.., doc = ..)` included.
     pub(crate) docs: Vec<Applied<'a>>,
+    /// Set by the fallback for a handler that was rejected but whose messages can
+    /// still be written: its variant and handle method are generated (so that the
+    /// rest of the crate still compiles), but the server does not call it.
+    pub(crate) rejected: bool,
 }
 
 pub(crate) struct Arg<'a> {
@@ -134,6 +138,7 @@ impl<'a> Handler<'a> {
             args,
             cfg,
             docs,
+            rejected: false,
         }
     }
 

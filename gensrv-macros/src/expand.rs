@@ -296,48 +296,17 @@ impl Gen<'_> {
         let whereis_doc = format!(
             "The handle of the `{name}` server registered under the given name, if one is running."
         );
-        let arg_ty = match (init, start_arg) {
-            (None, _) => quote!(Self),
-            (Some(_), None) => quote!(()),
-            (Some(_), Some(arg)) => arg.pat_type.ty.to_token_stream(),
-        };
-        let a = self.fresh("A");
-        let child_param = match (init, start_arg) {
-            (Some(_), None) => quote!(),
-            (None, _) => quote!(#state: #a),
-            (Some(_), Some(_)) => quote!(#arg_name: #a),
-        };
-        let child_arg = match (init, start_arg) {
-            (Some(_), None) => quote!(()),
-            (None, _) => quote!(#state),
-            (Some(_), Some(_)) => quote!(#arg_name),
-        };
         let child_spec_doc = format!(
-            "How a supervisor starts a `{name}` server: a [`ChildSpec`](::gensrv::supervisor::ChildSpec) \
-             with id `\"{name}\"`, that gives each start (and restart) a clone of its argument. \
-             {what}"
+            "How a supervisor starts a `{name}` server: a \
+             [`TypedChildSpec`](::gensrv::supervisor::TypedChildSpec) with id `\"{name}\"`, \
+             for which a supervisor's `start_child` gives a [`{handle}`]. Each start (and \
+             restart) gets a clone of the argument: a supervisor takes the spec only if the \
+             argument is `Clone`. {what}"
         );
-        let child_spec = if child_param.is_empty() {
-            quote! {
-                #[doc = #child_spec_doc]
-                #vis fn child_spec() -> ::gensrv::supervisor::ChildSpec {
-                    ::gensrv::supervisor::ChildSpec::__new::<Self, ()>(()).id(#name)
-                }
-            }
-        } else {
-            // Generic over the argument, so that `Clone` is required only where
-            // `child_spec` is used, not of every server's argument.
-            quote! {
-                #[doc = #child_spec_doc]
-                #vis fn child_spec<#a>(#child_param) -> ::gensrv::supervisor::ChildSpec
-                where
-                    #a: ::gensrv::__private::Is<#arg_ty>
-                        + ::core::clone::Clone
-                        + ::core::marker::Send
-                        + 'static,
-                {
-                    ::gensrv::supervisor::ChildSpec::__new::<Self, #a>(#child_arg).id(#name)
-                }
+        let child_spec = quote! {
+            #[doc = #child_spec_doc]
+            #vis fn child_spec(#params) -> ::gensrv::supervisor::TypedChildSpec<Self> {
+                ::gensrv::supervisor::TypedChildSpec::new(#arg).with_id(#name)
             }
         };
 
@@ -778,6 +747,17 @@ impl Gen<'_> {
             Role::Context => quote!(__gensrv_ctx),
             _ => quote!(__gensrv_arg),
         });
+        if handler.rejected {
+            // Only `start`'s signature matters: the crate does not compile.
+            return quote! {
+                async fn init(
+                    _: Self::Arg,
+                    _: &mut ::gensrv::Context<Self>,
+                ) -> ::gensrv::Init<Self> {
+                    ::core::unreachable!()
+                }
+            };
+        }
         let call = invoke(handler, quote!(), args);
         let output = match &handler.method.sig.output {
             ReturnType::Type(_, ty) => ty.span(),
@@ -822,7 +802,9 @@ impl Gen<'_> {
                 })
                 .collect();
             let call = invoke(handler, quote!(self,), args.into_iter());
-            let body = if kind == Kind::Call && handler.reply_to().is_none() {
+            let body = if handler.rejected {
+                quote!()
+            } else if kind == Kind::Call && handler.reply_to().is_none() {
                 let reply = bindings.last().expect("the reply field");
                 quote! {
                     let __gensrv_reply = #call;
@@ -856,7 +838,8 @@ impl Gen<'_> {
                 .server
                 .handlers(Kind::Info)
                 .filter(|h| {
-                    h.messages()
+                    !h.rejected
+                        && h.messages()
                         .next()
                         .is_some_and(|arg| last_segment_is(&arg.pat_type.ty, type_name))
                 })
@@ -906,6 +889,9 @@ impl Gen<'_> {
         let Some(handler) = self.server.handlers(Kind::Terminate).next() else {
             return quote!();
         };
+        if handler.rejected {
+            return quote!();
+        }
         let by_ref = handler.receiver.is_some_and(|r| r.reference.is_some());
         let (bind, this) = if by_ref {
             (

@@ -1,13 +1,18 @@
-//! What to emit when the input is wrong: the user's impl block, without the handler
-//! markers (which mean nothing to rustc on their own), next to the errors. The rest
-//! of the crate still sees the type's methods, so no cascade of errors follows.
+//! What to emit when the input is wrong: the server as if the wrong handlers were
+//! plain methods, next to the errors. The rest of the crate still sees `start`,
+//! the handle and its methods, so no cascade of errors follows. Where no server can
+//! be written (not an inherent impl of a named type), the user's impl block without
+//! the handler markers (which mean nothing to rustc on their own).
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ImplItem, ItemImpl, Type};
 
-use crate::attr;
+use crate::ast::Server;
+use crate::attr::{self, Kind};
+use crate::expand::{GENERATED_FNS, variant_name};
+use crate::valid;
 
 pub(crate) fn strip_markers(item: &ItemImpl) -> ItemImpl {
     let mut item = item.clone();
@@ -24,11 +29,109 @@ pub(crate) fn strip_markers(item: &ItemImpl) -> ItemImpl {
     item
 }
 
-pub(crate) fn emit(item: &ItemImpl, error: syn::Error) -> TokenStream {
-    let mut tokens = strip_markers(item).into_token_stream();
-    tokens.extend(placeholder_server(item));
+pub(crate) fn emit(args: &attr::Args, item: &ItemImpl, error: syn::Error) -> TokenStream {
+    let deduped = without_twice_named(item);
+    let item = &deduped;
+    let mut server = Server::parse(item);
+    let mut tokens = if valid::can_expand(&server) {
+        keep_usable(&mut server);
+        without_clashing_fns(item, crate::expand::expand(args, &server))
+    } else {
+        let mut tokens = strip_markers(item).into_token_stream();
+        tokens.extend(placeholder_server(item));
+        tokens
+    };
     tokens.extend(error.into_compile_error());
     tokens
+}
+
+/// `item` without the methods whose name an earlier one has: both are reported.
+fn without_twice_named(item: &ItemImpl) -> ItemImpl {
+    let twice: Vec<*const syn::ImplItemFn> = valid::twice_named(&Server::parse(item))
+        .into_iter()
+        .map(|m| m as *const _)
+        .collect();
+    let mut dropped = item_fns_twice(item, &twice).into_iter();
+    let mut item = item.clone();
+    item.items.retain(|_| !dropped.next().unwrap_or(false));
+    item
+}
+
+fn item_fns_twice(item: &ItemImpl, twice: &[*const syn::ImplItemFn]) -> Vec<bool> {
+    item.items
+        .iter()
+        .map(|i| matches!(i, ImplItem::Fn(f) if twice.contains(&(f as *const _))))
+        .collect()
+}
+
+/// Keeps the handlers a server can be written from: the right ones, and the wrong
+/// ones whose messages can still be written (marked `rejected`: the server does not
+/// call them). Of two that clash, the first.
+fn keep_usable(server: &mut Server<'_>) {
+    let mut once = Vec::new();
+    let mut variants = std::collections::HashSet::new();
+    let mut info_types = std::collections::HashSet::new();
+    server.handlers.retain_mut(|handler| {
+        handler.rejected = !valid::is_valid(handler);
+        if handler.rejected && !valid::has_valid_shape(handler) {
+            return false;
+        }
+        let kind = handler.kind;
+        if matches!(kind, Kind::Init | Kind::Terminate) {
+            if once.contains(&kind) {
+                return false;
+            }
+            once.push(kind);
+            return true;
+        }
+        if handler.is_conditional() {
+            return true;
+        }
+        let variant = (kind.attr_name(), variant_name(handler.name()).to_string());
+        if !variants.insert(variant) {
+            return false;
+        }
+        if kind == Kind::Info {
+            let ty = handler.messages().next().map(|m| &m.pat_type.ty);
+            if !info_types.insert(ty.to_token_stream().to_string()) {
+                return false;
+            }
+        }
+        true
+    });
+}
+
+/// `expanded` without the generated associated functions that a method of the
+/// user's impl block already defines (the first item is that block).
+fn without_clashing_fns(item: &ItemImpl, expanded: TokenStream) -> TokenStream {
+    let taken: Vec<String> = item
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
+            _ => None,
+        })
+        .filter(|name| GENERATED_FNS.contains(&name.as_str()))
+        .collect();
+    if taken.is_empty() {
+        return expanded;
+    }
+    let Ok(mut file) = syn::parse2::<syn::File>(expanded.clone()) else {
+        return expanded;
+    };
+    let self_ty = item.self_ty.to_token_stream().to_string();
+    for generated in file.items.iter_mut().skip(1) {
+        if let syn::Item::Impl(generated) = generated {
+            if generated.trait_.is_none()
+                && generated.self_ty.to_token_stream().to_string() == self_ty
+            {
+                generated.items.retain(
+                    |i| !matches!(i, ImplItem::Fn(f) if taken.contains(&f.sig.ident.to_string())),
+                );
+            }
+        }
+    }
+    file.into_token_stream()
 }
 
 /// An `impl GenServer` that handles nothing, so that the handlers' `Context<Self>`

@@ -53,7 +53,7 @@ fn gen_server_impl(args: &attr::Args, item: Item) -> proc_macro2::TokenStream {
     let server = ast::Server::parse(&item);
     match valid::validate(args, &server) {
         Ok(()) => expand::expand(args, &server),
-        Err(error) => fallback::emit(&item, error),
+        Err(error) => fallback::emit(args, &item, error),
     }
 }
 

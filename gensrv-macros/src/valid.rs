@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 
+use proc_macro2::TokenStream;
 use quote::ToTokens;
+use syn::visit_mut::VisitMut;
 use syn::{GenericParam, Pat, ReturnType, Type};
 
 use crate::ast::{Arg, Handler, Role, Server, Stray, last_segment_is, ungroup};
@@ -54,11 +56,21 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
     }
     for handler in &server.handlers {
         check_handler(handler, &mut errors);
+        check_handle_method(handler, &mut errors);
     }
     check_once(server, Kind::Init, &mut errors);
     check_once(server, Kind::Terminate, &mut errors);
     check_variants(server, &mut errors);
     check_info_types(server, &mut errors);
+    for method in twice_named(server) {
+        errors.push(
+            &method.sig.ident,
+            format!(
+                "this impl block already has a method named `{}`; rename one",
+                method.sig.ident
+            ),
+        );
+    }
     for method in &server.methods {
         let name = method.sig.ident.to_string();
         if GENERATED_FNS.contains(&name.as_str()) {
@@ -211,7 +223,13 @@ fn check_messages(handler: &Handler<'_>, errors: &mut Errors) {
         let pat_type = arg.pat_type;
         match arg.role {
             Role::Context => continue,
-            Role::ReplyTo(_) => {
+            Role::ReplyTo(reply) => {
+                if let Some(borrow) = borrow_in(reply) {
+                    errors.push(
+                        borrow,
+                        "a reply goes to another task, so it cannot borrow: reply with an owned value (e.g. clone it)",
+                    );
+                }
                 replies += 1;
                 if replies > 1 {
                     errors.push(&pat_type.ty, "a call has one reply: take one `ReplyTo`");
@@ -298,6 +316,10 @@ fn check_output(handler: &Handler<'_>, errors: &mut Errors) {
             ty,
             "the reply type of a call must be named: it is the `R` of `Call<R>`",
         ),
+        (Kind::Call, Some(ty)) if borrow_in(ty).is_some() => errors.push(
+            borrow_in(ty),
+            "a reply goes to another task, so it cannot borrow from the state: return an owned value (e.g. clone it)",
+        ),
         (Kind::Cast, Some(ty)) => errors.push(
             ty,
             "a cast has no reply: remove the return type, or make it a #[call]",
@@ -313,6 +335,109 @@ fn check_output(handler: &Handler<'_>, errors: &mut Errors) {
         ),
         _ => {}
     }
+}
+
+/// The first reference or non-`'static` lifetime in `ty`.
+fn borrow_in(ty: &Type) -> Option<TokenStream> {
+    struct Find(Option<TokenStream>);
+    impl VisitMut for Find {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.as_ref().is_some_and(|l| l.ident == "static") {
+                syn::visit_mut::visit_type_mut(self, &mut r.elem);
+            } else if self.0.is_none() {
+                let (and, lifetime) = (&r.and_token, &r.lifetime);
+                self.0 = Some(quote::quote!(#and #lifetime));
+            }
+        }
+        fn visit_lifetime_mut(&mut self, lifetime: &mut syn::Lifetime) {
+            if self.0.is_none() && lifetime.ident != "static" {
+                self.0 = Some(lifetime.to_token_stream());
+            }
+        }
+        // What a closure or function pointer type borrows is its own business.
+        fn visit_type_bare_fn_mut(&mut self, _: &mut syn::TypeBareFn) {}
+    }
+    let mut find = Find(None);
+    find.visit_type_mut(&mut ty.clone());
+    find.0
+}
+
+/// The `sys` operations DESIGN.md gives `ServerRef` next, kept free already so
+/// that no server's handle changes meaning when they land.
+const SYS_METHODS: &[&str] = &[
+    "get_state",
+    "replace_state",
+    "suspend",
+    "resume",
+    "statistics",
+    "get_status",
+];
+
+/// Methods every handle has, through `Deref<Target = ServerRef<S>>`.
+const SERVER_REF_METHODS: &[&str] = &[
+    "pid",
+    "name",
+    "is_alive",
+    "call",
+    "call_deferred",
+    "cast",
+    "send",
+    "stop",
+    "kill",
+    "exited",
+];
+
+/// Methods every handle has through the traits it implements, and their traits.
+const TRAIT_METHODS: &[(&str, &str)] = &[
+    ("clone", "Clone"),
+    ("clone_from", "Clone"),
+    ("eq", "PartialEq"),
+    ("ne", "PartialEq"),
+    ("hash", "Hash"),
+    ("fmt", "Debug"),
+    ("deref", "Deref"),
+    ("from", "From"),
+    ("into", "Into"),
+    ("try_from", "TryFrom"),
+    ("try_into", "TryInto"),
+    ("as_pid", "AsProcess"),
+    ("borrow", "Borrow"),
+    ("borrow_mut", "BorrowMut"),
+    ("to_owned", "ToOwned"),
+    ("clone_into", "ToOwned"),
+    ("type_id", "Any"),
+];
+
+/// A call or cast becomes a method of the handle: it must not hide one that every
+/// handle has, or `handle.stop()` would silently mean something else.
+fn check_handle_method(handler: &Handler<'_>, errors: &mut Errors) {
+    if !matches!(handler.kind, Kind::Call | Kind::Cast) {
+        return;
+    }
+    let ident = handler.name();
+    let name = ident.to_string();
+    let name = name.trim_start_matches("r#");
+    let shadowed = if SERVER_REF_METHODS.contains(&name) {
+        format!("`ServerRef::{name}`, which every handle has")
+    } else if SYS_METHODS.contains(&name) {
+        format!("`ServerRef::{name}` (OTP's `sys`), which every handle is to have")
+    } else if let Some((_, tr)) = TRAIT_METHODS.iter().find(|(m, _)| *m == name) {
+        format!("`{tr}::{name}`, which every handle implements")
+    } else {
+        return;
+    };
+    let what = if handler.kind == Kind::Call {
+        "call"
+    } else {
+        "cast"
+    };
+    errors.push(
+        ident,
+        format!(
+            "a {what} named `{name}` would shadow {shadowed}: `handle.{name}(..)` would send \
+             this {what} instead; give it another name (e.g. `{what}_{name}`)"
+        ),
+    );
 }
 
 fn is_unit(ty: &Type) -> bool {
@@ -371,4 +496,76 @@ fn check_info_types(server: &Server<'_>, errors: &mut Errors) {
             }
         }
     }
+}
+
+/// Whether a server can be written for this impl block at all: a named type, an
+/// inherent impl, no lifetime parameter. If not, the fallback writes none.
+pub(crate) fn can_expand(server: &Server<'_>) -> bool {
+    let mut errors = Errors::default();
+    check_impl(server, &mut errors);
+    errors.0.is_none()
+}
+
+/// Whether the handler itself is right (clashes with other handlers aside).
+pub(crate) fn is_valid(handler: &Handler<'_>) -> bool {
+    let mut errors = Errors::default();
+    check_handler(handler, &mut errors);
+    errors.0.is_none()
+}
+
+/// Whether what is generated from a handler (its variant, its handle method, the
+/// `start` argument of an `#[init]`) can be written, even if the handler is wrong:
+/// then the fallback writes it, so that the rest of the crate still compiles.
+pub(crate) fn has_valid_shape(handler: &Handler<'_>) -> bool {
+    let kind = handler.kind;
+    if kind == Kind::Terminate || !handler.method.sig.generics.params.is_empty() {
+        return false;
+    }
+    let mut errors = Errors::default();
+    for arg in &handler.args {
+        if matches!(arg.role, Role::Context) {
+            continue;
+        }
+        check_owned(&arg.pat_type.ty, &mut errors);
+        let plain = match &*arg.pat_type.pat {
+            Pat::Ident(ident) => ident.by_ref.is_none() && ident.subpat.is_none(),
+            Pat::Wild(_) => kind == Kind::Info,
+            _ => false,
+        };
+        if !plain && kind != Kind::Init {
+            return false;
+        }
+    }
+    let replies = handler
+        .args
+        .iter()
+        .filter(|a| matches!(a.role, Role::ReplyTo(_)))
+        .count();
+    let messages = handler.messages().count();
+    let reply_ok = match (&handler.method.sig.output, handler.reply_to()) {
+        (ReturnType::Type(_, ty), None) if kind == Kind::Call => {
+            !matches!(ungroup(ty), Type::ImplTrait(_)) && borrow_in(ty).is_none()
+        }
+        (_, Some((_, reply))) => borrow_in(reply).is_none(),
+        _ => true,
+    };
+    errors.0.is_none() && replies <= 1 && reply_ok && (kind != Kind::Info || messages == 1)
+}
+
+/// The methods that another one before them already names (methods under `cfg`
+/// aside: rustc sees whether two of them exist at once). rustc would report
+/// each twice: in the user's block and in the handle.
+pub(crate) fn twice_named<'a>(server: &Server<'a>) -> Vec<&'a syn::ImplItemFn> {
+    let mut seen = std::collections::HashSet::new();
+    server
+        .methods
+        .iter()
+        .copied()
+        .filter(|m| {
+            !m.attrs
+                .iter()
+                .any(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        })
+        .filter(|m| !seen.insert(m.sig.ident.to_string().trim_start_matches("r#").to_string()))
+        .collect()
 }

@@ -148,7 +148,8 @@
 //! # Supervision trees
 //!
 //! A [`Supervisor`](supervisor::Supervisor) starts servers as its children, from
-//! the [`ChildSpec`] each generates (`Foo::child_spec(arg)`), restarts them when
+//! the child spec each generates (`Foo::child_spec(arg)`, a
+//! [`TypedChildSpec`](supervisor::TypedChildSpec)), restarts them when
 //! they end as their restart type and its strategy say, and gives up (ending
 //! itself) after too many restarts; supervisors nest into trees. See
 //! [`supervisor`].
@@ -370,8 +371,10 @@ pub use crate::supervisor::ChildSpec;
 ///   field `reply_to` (`reply_to_` if an argument has that name); `From<T> for
 ///   BucketInfo` for each info message type.
 /// - `impl GenServer for Bucket`, and the associated functions
-///   `Bucket::start(arg) -> Start<Bucket>` (see [`Start`]) and
-///   `Bucket::whereis(name) -> Option<BucketRef>`.
+///   `Bucket::start(arg) -> Start<Bucket>` (see [`Start`]),
+///   `Bucket::whereis(name) -> Option<BucketRef>` and
+///   `Bucket::child_spec(arg) -> TypedChildSpec<Bucket>` (see
+///   [`TypedChildSpec`](supervisor::TypedChildSpec)).
 ///
 /// A generic `impl<K, V> Cache<K, V>` gives `CacheRef<K, V>` and generic enums (with
 /// a hidden variant that cannot be built, so matches need not name it).
@@ -423,19 +426,6 @@ pub mod __private {
             return Ok(u.take().expect("just filled"));
         }
         Err(slot.expect("untouched"))
-    }
-
-    /// `Self` is a `T`: with a single impl, it infers `A = T` for a parameter
-    /// `A: Is<T>` (even from a literal), while bounds on `A` are checked only
-    /// where the function is used.
-    pub trait Is<T> {
-        fn into_is(self) -> T;
-    }
-
-    impl<T> Is<T> for T {
-        fn into_is(self) -> T {
-            self
-        }
     }
 
     /// Fails to compile, at the type, if `T` is not `Send`.

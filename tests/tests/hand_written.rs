@@ -93,3 +93,25 @@ async fn a_hand_written_server_runs_on_the_runtime() {
         StartError::Init(ExitReason::Error("refused".into()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_written_server_is_supervised_from_its_specs() {
+    use gensrv::Pid;
+    use gensrv::supervisor::{ChildSpec, DynamicSupervisor, TypedChildSpec};
+
+    let sup = DynamicSupervisor::start(DynamicSupervisor::new())
+        .await
+        .unwrap();
+    // A typed spec gives the handle, a plain one the pid.
+    let typed = TypedChildSpec::<Bucket>::new(Some("milk".into())).with_id("typed");
+    assert_eq!(typed.id(), "typed");
+    let bucket: ServerRef<Bucket> = sup.start_child(typed).await.unwrap().unwrap();
+    let got = bucket.call(|reply_to| BucketCall::Get { reply_to }).await;
+    assert_eq!(got, Ok(Some("milk".into())));
+    let pid: Pid = sup
+        .start_child(ChildSpec::new::<Bucket>(None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(pid, bucket.pid());
+}

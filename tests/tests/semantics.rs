@@ -32,12 +32,12 @@ struct Recorder {
 #[gen_server]
 impl Recorder {
     #[call]
-    fn call(&mut self, n: u32) {
+    fn record_call(&mut self, n: u32) {
         self.handled.push(n);
     }
 
     #[cast]
-    fn cast(&mut self, n: u32) {
+    fn record_cast(&mut self, n: u32) {
         self.handled.push(n);
     }
 
@@ -62,10 +62,10 @@ async fn messages_from_one_task_are_handled_in_order_across_kinds() {
     let mut pending = Vec::new();
     for n in 0..3000u32 {
         match n % 3 {
-            0 => recorder.cast(n).unwrap(),
+            0 => recorder.record_cast(n).unwrap(),
             1 => recorder.send(Note(n)).unwrap(),
             // Not awaited yet: the request is in the mailbox already.
-            _ => pending.push(recorder.call(n).send()),
+            _ => pending.push(recorder.record_call(n).send()),
         }
         expected.push(n);
     }
@@ -87,9 +87,9 @@ async fn each_senders_order_holds_when_senders_interleave() {
             for i in 0..500u32 {
                 let n = sender * 10_000 + i;
                 match i % 3 {
-                    0 => recorder.cast(n).unwrap(),
+                    0 => recorder.record_cast(n).unwrap(),
                     1 => recorder.send(Note(n)).unwrap(),
-                    _ => recorder.call(n).await.unwrap(),
+                    _ => recorder.record_call(n).await.unwrap(),
                 }
             }
         }));

@@ -15,8 +15,8 @@ mod supervision;
 use std::time::{Duration, Instant};
 
 use gensrv::supervisor::{
-    ChildCount, ChildKind, ChildSpec, DeleteChildError, Restart, RestartChildError, Shutdown,
-    StartChildError, Strategy, Supervisor, SupervisorRef, TerminateChildError,
+    ChildCount, ChildKind, DeleteChildError, Restart, RestartChildError, Shutdown, StartChildError,
+    Strategy, Supervisor, SupervisorRef, TerminateChildError,
 };
 use gensrv::{Context, ExitReason, Pid, StartError, gen_server};
 use gensrv_tests::{info, within};
@@ -1508,7 +1508,7 @@ async fn a_request_timeout_bounds_the_wait_and_the_stop_goes_on() {
 async fn a_typed_spec_starts_a_child_that_comes_back_as_its_handle() {
     let log = Log::new();
     let sup = start(Supervisor::new(Strategy::OneForOne)).await;
-    let spec = ChildSpec::typed::<Worker>(Plan::new("typed", &log)).with_id("typed");
+    let spec = Worker::child_spec(Plan::new("typed", &log)).with_id("typed");
     let typed: WorkerRef = within(5, sup.start_child(spec)).await.unwrap().unwrap();
     within(5, typed.ping()).await.unwrap();
     assert_eq!(pid_of(&sup, "typed").await, Some(typed.pid()));

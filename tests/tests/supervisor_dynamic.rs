@@ -13,7 +13,7 @@ mod supervision;
 use std::time::{Duration, Instant};
 
 use gensrv::supervisor::{
-    ChildCount, ChildKind, ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Restart, Shutdown,
+    ChildCount, ChildKind, DynamicSupervisor, DynamicSupervisorRef, Restart, Shutdown,
     StartChildError, Strategy, Supervisor, TerminateChildError,
 };
 use gensrv::{ExitReason, Pid, StartError};
@@ -29,7 +29,7 @@ async fn start(sup: DynamicSupervisor) -> DynamicSupervisorRef {
 
 /// Starts worker `id` under `sup`; its handle.
 async fn add(sup: &DynamicSupervisorRef, id: &str, log: &Log) -> WorkerRef {
-    let spec = ChildSpec::typed::<Worker>(Plan::new(id, log)).with_id(id);
+    let spec = Worker::child_spec(Plan::new(id, log)).with_id(id);
     within(5, sup.start_child(spec)).await.unwrap().unwrap()
 }
 
@@ -468,7 +468,7 @@ async fn a_dynamic_supervisor_in_a_tree_is_restarted_empty() {
 async fn a_typed_spec_starts_a_child_that_comes_back_as_its_handle() {
     let log = Log::new();
     let sup = start(DynamicSupervisor::new()).await;
-    let spec = ChildSpec::typed::<Worker>(Plan::new("typed", &log));
+    let spec = Worker::child_spec(Plan::new("typed", &log));
     let typed: WorkerRef = within(5, sup.start_child(spec)).await.unwrap().unwrap();
     within(5, typed.ping()).await.unwrap();
     assert_eq!(dynamic_pids(&sup).await, [typed.pid()]);
@@ -487,8 +487,7 @@ async fn terminate_child_waits_as_long_as_the_childs_shutdown_allows() {
         .await
         .unwrap();
     let slow = Plan::new("slow", &log).ending(Ending::Slow(Duration::from_secs(6)));
-    let spec =
-        ChildSpec::typed::<Worker>(slow).with_shutdown(Shutdown::Timeout(Duration::from_secs(7)));
+    let spec = Worker::child_spec(slow).with_shutdown(Shutdown::Timeout(Duration::from_secs(7)));
     let child = sup.start_child(spec).await.unwrap().unwrap();
     let began = tokio::time::Instant::now();
     assert_eq!(sup.terminate_child(&child).await, Ok(()));

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use gensrv::supervisor::{ChildSpec, DynamicSupervisor, Restart, StartChildError};
+use gensrv::supervisor::{DynamicSupervisor, Restart, StartChildError};
 use gensrv::{Context, Down, MonitorRef, gen_server};
 
 use super::bucket::{Bucket, BucketRef};
@@ -86,8 +86,8 @@ impl Registry {
         }
         let supervisor =
             DynamicSupervisor::whereis(&self.buckets).ok_or(CreateError::NoSupervisor)?;
-        // Typed, so that the supervisor gives a `BucketRef`, not a pid.
-        let spec = ChildSpec::typed::<Bucket>(name.clone()).with_restart(Restart::Temporary);
+        // Typed: the supervisor gives a `BucketRef`, not a pid.
+        let spec = Bucket::child_spec(name.clone()).with_restart(Restart::Temporary);
         let bucket = supervisor
             .start_child(spec)
             .await

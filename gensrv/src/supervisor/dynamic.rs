@@ -30,7 +30,7 @@ use crate::{AsProcess, CallError, Context, Exit, ExitReason, Pid, gen_server};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use gensrv::gen_server;
-/// use gensrv::supervisor::{ChildSpec, DynamicSupervisor, StartChildError};
+/// use gensrv::supervisor::{DynamicSupervisor, StartChildError};
 ///
 /// #[derive(Clone)]
 /// struct Conn;
@@ -41,7 +41,7 @@ use crate::{AsProcess, CallError, Context, Exit, ExitReason, Pid, gen_server};
 /// let sup = DynamicSupervisor::start(DynamicSupervisor::new().max_children(1))
 ///     .await
 ///     .unwrap();
-/// let first: ConnRef = sup.start_child(ChildSpec::typed::<Conn>(Conn)).await.unwrap().unwrap();
+/// let first: ConnRef = sup.start_child(Conn::child_spec(Conn)).await.unwrap().unwrap();
 /// let second = sup.start_child(Conn::child_spec(Conn)).await;
 /// assert_eq!(second, Err(StartChildError::MaxChildren));
 /// sup.terminate_child(&first).await.unwrap();

@@ -65,14 +65,14 @@
 //! As OTP's supervisor calls, a request waits as long as the supervisor takes:
 //! one that stops a child waits as long as that child's [`Shutdown`] allows,
 //! not a call's default 5 s; [`Request::timeout`] bounds the wait. Ids are
-//! anything `Into<String>`. A child started from a [`TypedChildSpec`] (made by
-//! [`ChildSpec::typed`]) comes back as its typed handle, one from a plain
-//! [`ChildSpec`] as its pid.
+//! anything `Into<String>`. A child started from a [`TypedChildSpec`] (what the
+//! generated `Foo::child_spec` gives) comes back as its typed handle, one from a
+//! plain [`ChildSpec`] as its pid.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! # use gensrv::gen_server;
-//! use gensrv::supervisor::{ChildSpec, Strategy, Supervisor, TerminateChildError};
+//! use gensrv::supervisor::{Strategy, Supervisor, TerminateChildError};
 //!
 //! # #[derive(Clone)]
 //! # pub struct Cache;
@@ -85,7 +85,7 @@
 //!     .await
 //!     .unwrap();
 //! let cache: CacheRef = sup
-//!     .start_child(ChildSpec::typed::<Cache>(Cache).with_id("cache"))
+//!     .start_child(Cache::child_spec(Cache).with_id("cache"))
 //!     .await
 //!     .unwrap()
 //!     .expect("its init does not ignore the start");

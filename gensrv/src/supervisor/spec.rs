@@ -6,8 +6,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use std::marker::PhantomData;
-
 use crate::pid::ProcessHandle;
 use crate::process::{AnyProcess, Process};
 use crate::{GenServer, Pid, ServerRef, Start, StartError};
@@ -67,11 +65,11 @@ pub(crate) type Started = Arc<dyn AnyProcess>;
 /// How to start one child, and how to treat it when it ends: OTP's child
 /// specification.
 ///
-/// Made by the generated `Foo::child_spec(arg)` (`arg` is cloned for every start
-/// and restart), by [`ChildSpec::new`] for a hand-written server, or by
-/// [`ChildSpec::typed`], which also tells `start_child` the child's handle type;
-/// the `with_` methods set the rest, and the getters of the same names without
-/// `with_` read them. Every start links the child to its supervisor.
+/// Made from the generated `Foo::child_spec(arg)` (a [`TypedChildSpec`], which
+/// converts into a `ChildSpec`), or by [`ChildSpec::new`] for a hand-written
+/// server; `arg` is cloned for every start and restart. The `with_` methods set
+/// the rest, and the getters of the same names without `with_` read them. Every
+/// start links the child to its supervisor.
 ///
 /// ```
 /// use std::time::Duration;
@@ -93,7 +91,8 @@ pub(crate) type Started = Arc<dyn AnyProcess>;
 ///     .with_id("lru")
 ///     .with_name("cache")
 ///     .with_restart(Restart::Transient)
-///     .with_shutdown(Shutdown::Timeout(Duration::from_secs(1)));
+///     .with_shutdown(Shutdown::Timeout(Duration::from_secs(1)))
+///     .into();
 /// assert_eq!(spec.id(), "lru");
 /// assert_eq!(spec.name(), Some("cache"));
 /// assert_eq!(spec.restart(), Restart::Transient);
@@ -102,61 +101,64 @@ pub(crate) type Started = Arc<dyn AnyProcess>;
 /// ```
 #[derive(Clone)]
 pub struct ChildSpec {
-    id: String,
+    settings: Settings,
     start: Arc<StartFn>,
+}
+
+/// What a spec says besides how to start the child.
+#[derive(Clone, Debug)]
+struct Settings {
+    id: String,
     restart: Restart,
     shutdown: Shutdown,
     name: Option<String>,
     kind: ChildKind,
 }
 
+impl Settings {
+    /// OTP's defaults: the type's name as the id; permanent; a 5 s shutdown
+    /// timeout for a worker, none for a supervisor.
+    fn of<S: GenServer>() -> Self {
+        let kind = if super::is_supervisor::<S>() {
+            ChildKind::Supervisor
+        } else {
+            ChildKind::Worker
+        };
+        Settings {
+            id: short_type_name::<S>().to_string(),
+            restart: Restart::Permanent,
+            shutdown: match kind {
+                ChildKind::Worker => Shutdown::Timeout(Duration::from_secs(5)),
+                ChildKind::Supervisor => Shutdown::Infinity,
+            },
+            name: None,
+            kind,
+        }
+    }
+}
+
 impl ChildSpec {
-    /// A spec that starts an `S` with `arg` (cloned for every start): what the
-    /// generated `Foo::child_spec(arg)` gives, for a hand-written server. Its id
-    /// is the type's name; it is permanent, and stops with a 5 s timeout (a
-    /// worker) or without one (a supervisor), as in OTP.
+    /// A spec that starts an `S` with `arg` (cloned for every start), for a
+    /// hand-written server: what the generated `Foo::child_spec(arg)` converts
+    /// into. Its id is the type's name; it is permanent, and stops with a 5 s
+    /// timeout (a worker) or without one (a supervisor), as in OTP. For a spec
+    /// that gives `start_child` the child's handle rather than its pid, see
+    /// [`TypedChildSpec::new`].
     pub fn new<S: GenServer>(arg: S::Arg) -> Self
     where
         S::Arg: Clone,
     {
-        Self::build::<S, S::Arg>(arg)
+        TypedChildSpec::<S>::new(arg).into()
     }
 
-    /// [`new`](ChildSpec::new), typed: a supervisor's `start_child` gives the
-    /// child's handle (`S::Ref`, e.g. `FooRef`) rather than its pid. See
-    /// [`TypedChildSpec`].
-    pub fn typed<S: GenServer>(arg: S::Arg) -> TypedChildSpec<S>
+    fn build<S: GenServer>(arg: S::Arg, settings: Settings) -> Self
     where
         S::Arg: Clone,
-    {
-        TypedChildSpec {
-            spec: Self::new::<S>(arg),
-            server: PhantomData,
-        }
-    }
-
-    /// What the generated `Foo::child_spec` starts from, with the argument's type
-    /// as a parameter, so that it requires `Clone` only where it is used. Not a
-    /// public API.
-    #[doc(hidden)]
-    pub fn __new<S, A>(arg: A) -> __UnnamedChildSpec
-    where
-        S: GenServer,
-        A: crate::__private::Is<S::Arg> + Clone + Send + 'static,
-    {
-        __UnnamedChildSpec(Self::build::<S, A>(arg))
-    }
-
-    fn build<S, A>(arg: A) -> Self
-    where
-        S: GenServer,
-        A: crate::__private::Is<S::Arg> + Clone + Send + 'static,
     {
         // Behind a mutex, so that the spec is `Sync` whatever the argument is.
         let arg = Mutex::new(arg);
         let start = move |name: Option<String>, parent: Arc<dyn AnyProcess>| -> StartFuture {
             let arg = arg.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            let arg = crate::__private::Is::into_is(arg);
             let mut start = Start::<S>::new(arg).link_to(parent);
             if let Some(name) = name {
                 start = start.name(name);
@@ -170,104 +172,85 @@ impl ChildSpec {
                 }
             })
         };
-        let kind = if super::is_supervisor::<S>() {
-            ChildKind::Supervisor
-        } else {
-            ChildKind::Worker
-        };
         ChildSpec {
-            id: short_type_name::<S>().to_string(),
+            settings,
             start: Arc::new(start),
-            restart: Restart::Permanent,
-            shutdown: match kind {
-                ChildKind::Worker => Shutdown::Timeout(Duration::from_secs(5)),
-                ChildKind::Supervisor => Shutdown::Infinity,
-            },
-            name: None,
-            kind,
         }
     }
 
     /// Names the child within its supervisor (unique there); what
     /// `terminate_child`, `restart_child` and `delete_child` take.
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = id.into();
+        self.settings.id = id.into();
         self
     }
 
     /// When the child is restarted.
     pub fn with_restart(mut self, restart: Restart) -> Self {
-        self.restart = restart;
+        self.settings.restart = restart;
         self
     }
 
     /// How the child is stopped.
     pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.shutdown = shutdown;
+        self.settings.shutdown = shutdown;
         self
     }
 
     /// Registers every incarnation of the child under `name`, so that clients find
     /// the current one with `Foo::whereis(name)` across restarts.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        self.settings.name = Some(name.into());
         self
     }
 
     /// The child's id within its supervisor.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.settings.id
     }
 
     /// When the child is restarted.
     pub fn restart(&self) -> Restart {
-        self.restart
+        self.settings.restart
     }
 
     /// How the child is stopped.
     pub fn shutdown(&self) -> Shutdown {
-        self.shutdown
+        self.settings.shutdown
     }
 
     /// The name each incarnation of the child is registered under, if any.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.settings.name.as_deref()
     }
 
     /// Whether the child is a worker or a supervisor.
     pub fn kind(&self) -> ChildKind {
-        self.kind
+        self.settings.kind
     }
 
     /// Starts the child linked to `parent`; `None` if its init ignored the start.
     pub(crate) fn start(&self, parent: Arc<dyn AnyProcess>) -> StartFuture {
-        (self.start)(self.name.clone(), parent)
+        (self.start)(self.settings.name.clone(), parent)
     }
 }
 
-/// The spec the generated `Foo::child_spec` makes before it sets the id. Not a
-/// public API.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct __UnnamedChildSpec(ChildSpec);
-
-impl __UnnamedChildSpec {
-    /// The spec, with its id.
-    pub fn id(self, id: impl Into<String>) -> ChildSpec {
-        self.0.with_id(id)
-    }
-}
-
-/// A [`ChildSpec`] that knows its server's type, `S`: a supervisor's
-/// `start_child` answers with the child's typed handle (`S::Ref`, e.g. `FooRef`)
-/// instead of its pid. Made by [`ChildSpec::typed`]; it converts into a
-/// `ChildSpec` (which [`Supervisor::child`](super::Supervisor::child) takes), and
-/// derefs to one for the getters.
+/// A child spec that knows its server's type, `S`: a supervisor's `start_child`
+/// answers with the child's typed handle (`S::Ref`, e.g. `FooRef`) instead of
+/// its pid. What the generated `Foo::child_spec(arg)` gives; [`new`] makes one
+/// for a hand-written server.
+///
+/// It has the `with_` methods and getters of a [`ChildSpec`], and converts into
+/// one (which [`Supervisor::child`](super::Supervisor::child) takes). It holds
+/// the start argument, which every start and restart of the child gets a clone
+/// of: a supervisor takes the spec only if `S::Arg` is `Clone`.
+///
+/// [`new`]: TypedChildSpec::new
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use gensrv::gen_server;
-/// use gensrv::supervisor::{ChildSpec, DynamicSupervisor, Restart};
+/// use gensrv::supervisor::{DynamicSupervisor, Restart};
 ///
 /// #[derive(Clone)]
 /// struct Conn;
@@ -281,77 +264,114 @@ impl __UnnamedChildSpec {
 /// }
 ///
 /// let sup = DynamicSupervisor::start(DynamicSupervisor::new()).await.unwrap();
-/// let spec = ChildSpec::typed::<Conn>(Conn).with_restart(Restart::Temporary);
+/// let spec = Conn::child_spec(Conn).with_restart(Restart::Temporary);
 /// let conn: ConnRef = sup.start_child(spec).await.unwrap().unwrap();
 /// assert_eq!(conn.ping().await, Ok("pong"));
 /// # }
 /// ```
-pub struct TypedChildSpec<S> {
-    spec: ChildSpec,
-    server: PhantomData<fn() -> S>,
+pub struct TypedChildSpec<S: GenServer> {
+    arg: S::Arg,
+    settings: Settings,
 }
 
 impl<S: GenServer> TypedChildSpec<S> {
+    /// A spec that starts an `S` with `arg`, for a hand-written server: what the
+    /// generated `Foo::child_spec(arg)` gives, with the defaults of
+    /// [`ChildSpec::new`].
+    pub fn new(arg: S::Arg) -> Self {
+        TypedChildSpec {
+            arg,
+            settings: Settings::of::<S>(),
+        }
+    }
+
     /// See [`ChildSpec::with_id`].
-    pub fn with_id(self, id: impl Into<String>) -> Self {
-        self.map(|spec| spec.with_id(id))
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.settings.id = id.into();
+        self
     }
 
     /// See [`ChildSpec::with_restart`].
-    pub fn with_restart(self, restart: Restart) -> Self {
-        self.map(|spec| spec.with_restart(restart))
+    pub fn with_restart(mut self, restart: Restart) -> Self {
+        self.settings.restart = restart;
+        self
     }
 
     /// See [`ChildSpec::with_shutdown`].
-    pub fn with_shutdown(self, shutdown: Shutdown) -> Self {
-        self.map(|spec| spec.with_shutdown(shutdown))
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.settings.shutdown = shutdown;
+        self
     }
 
     /// See [`ChildSpec::with_name`].
-    pub fn with_name(self, name: impl Into<String>) -> Self {
-        self.map(|spec| spec.with_name(name))
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.settings.name = Some(name.into());
+        self
     }
 
-    fn map(self, f: impl FnOnce(ChildSpec) -> ChildSpec) -> Self {
-        TypedChildSpec {
-            spec: f(self.spec),
-            server: PhantomData,
-        }
+    /// See [`ChildSpec::id`].
+    pub fn id(&self) -> &str {
+        &self.settings.id
+    }
+
+    /// See [`ChildSpec::restart`].
+    pub fn restart(&self) -> Restart {
+        self.settings.restart
+    }
+
+    /// See [`ChildSpec::shutdown`].
+    pub fn shutdown(&self) -> Shutdown {
+        self.settings.shutdown
+    }
+
+    /// See [`ChildSpec::name`].
+    pub fn name(&self) -> Option<&str> {
+        self.settings.name.as_deref()
+    }
+
+    /// See [`ChildSpec::kind`].
+    pub fn kind(&self) -> ChildKind {
+        self.settings.kind
     }
 }
 
-impl<S> Clone for TypedChildSpec<S> {
+impl<S: GenServer> Clone for TypedChildSpec<S>
+where
+    S::Arg: Clone,
+{
     fn clone(&self) -> Self {
         TypedChildSpec {
-            spec: self.spec.clone(),
-            server: PhantomData,
+            arg: self.arg.clone(),
+            settings: self.settings.clone(),
         }
     }
 }
 
-impl<S> std::ops::Deref for TypedChildSpec<S> {
-    type Target = ChildSpec;
-
-    fn deref(&self) -> &ChildSpec {
-        &self.spec
-    }
-}
-
-impl<S> From<TypedChildSpec<S>> for ChildSpec {
+impl<S: GenServer> From<TypedChildSpec<S>> for ChildSpec
+where
+    S::Arg: Clone,
+{
     fn from(typed: TypedChildSpec<S>) -> Self {
-        typed.spec
+        ChildSpec::build::<S>(typed.arg, typed.settings)
     }
 }
 
-impl<S> fmt::Debug for TypedChildSpec<S> {
+impl<S: GenServer> fmt::Debug for TypedChildSpec<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TypedChildSpec").field(&self.spec).finish()
+        f.debug_tuple("TypedChildSpec")
+            .field(&DebugSettings(&self.settings))
+            .finish()
     }
 }
 
 /// What a supervisor's `start_child` takes, and what it answers with for the
 /// started child: a [`ChildSpec`] gives the child's [`Pid`], a
 /// [`TypedChildSpec<S>`] its typed handle, `S::Ref`. Sealed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a child spec a supervisor can start",
+    label = "not a `ChildSpec` nor a `TypedChildSpec`",
+    note = "make one with `Foo::child_spec(arg)`, `ChildSpec::new` or `TypedChildSpec::new`"
+)]
 pub trait StartChild: Into<ChildSpec> + sealed::Sealed {
     /// The started child, as the caller gets it.
     type Handle: Send + 'static;
@@ -369,7 +389,10 @@ impl StartChild for ChildSpec {
     }
 }
 
-impl<S: GenServer> StartChild for TypedChildSpec<S> {
+impl<S: GenServer> StartChild for TypedChildSpec<S>
+where
+    S::Arg: Clone,
+{
     type Handle = S::Ref;
 
     fn __handle(child: ProcessHandle) -> S::Ref {
@@ -385,17 +408,33 @@ impl<S: GenServer> StartChild for TypedChildSpec<S> {
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::ChildSpec {}
-    impl<S> Sealed for super::TypedChildSpec<S> {}
+    impl<S: crate::GenServer> Sealed for super::TypedChildSpec<S> {}
 }
 
 impl fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        DebugSettings(&self.settings).fmt(f)
+    }
+}
+
+/// A spec's settings, shown as a `ChildSpec`.
+struct DebugSettings<'a>(&'a Settings);
+
+impl fmt::Debug for DebugSettings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Settings {
+            id,
+            restart,
+            shutdown,
+            name,
+            kind,
+        } = self.0;
         f.debug_struct("ChildSpec")
-            .field("id", &self.id)
-            .field("restart", &self.restart)
-            .field("shutdown", &self.shutdown)
-            .field("name", &self.name)
-            .field("kind", &self.kind)
+            .field("id", id)
+            .field("restart", restart)
+            .field("shutdown", shutdown)
+            .field("name", name)
+            .field("kind", kind)
             .finish_non_exhaustive()
     }
 }

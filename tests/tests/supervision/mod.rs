@@ -104,7 +104,9 @@ impl Plan {
 
     /// A child spec with the plan's id.
     pub fn spec(&self) -> ChildSpec {
-        Worker::child_spec(self.clone()).with_id(self.id.clone())
+        Worker::child_spec(self.clone())
+            .with_id(self.id.clone())
+            .into()
     }
 }
 

@@ -1,0 +1,11 @@
+use gensrv::gen_server;
+
+struct Job;
+
+#[gen_server]
+impl Job {
+    #[cast]
+    fn stop(&mut self) {}
+}
+
+fn main() {}
