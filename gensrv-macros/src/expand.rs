@@ -1150,6 +1150,23 @@ fn plainly_send(ty: &Type) -> bool {
 /// Replaces `Self` in a type with the server's type.
 struct ReplaceSelf<'a>(&'a Type);
 
+impl ReplaceSelf<'_> {
+    /// `Self::Assoc` as `<Foo>::Assoc` (the simplest form of `<Foo as ..>::Assoc`),
+    /// if `path` starts with `Self::`.
+    fn qualified<T: syn::parse::Parse>(
+        &self,
+        qself: &Option<syn::QSelf>,
+        path: &syn::Path,
+    ) -> Option<T> {
+        if qself.is_some() || path.segments.len() < 2 || path.segments[0].ident != "Self" {
+            return None;
+        }
+        let rest = path.segments.iter().skip(1);
+        let server = self.0;
+        Some(syn::parse_quote!(<#server>::#(#rest)::*))
+    }
+}
+
 impl VisitMut for ReplaceSelf<'_> {
     fn visit_type_mut(&mut self, ty: &mut Type) {
         if let Type::Path(path) = ty {
@@ -1157,14 +1174,8 @@ impl VisitMut for ReplaceSelf<'_> {
                 *ty = self.0.clone();
                 return;
             }
-            if path.qself.is_none()
-                && path.path.segments.len() > 1
-                && path.path.segments[0].ident == "Self"
-            {
-                // `Self::Assoc` becomes `<Foo as ..>::Assoc`'s simplest form, `<Foo>::Assoc`.
-                let rest: Vec<_> = path.path.segments.iter().skip(1).collect();
-                let server = self.0;
-                *ty = syn::parse_quote!(<#server>::#(#rest)::*);
+            if let Some(qualified) = self.qualified(&path.qself, &path.path) {
+                *ty = qualified;
                 return;
             }
         }
@@ -1173,16 +1184,11 @@ impl VisitMut for ReplaceSelf<'_> {
 
     // `Self::N` in an array length or a const argument.
     fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
-        if let syn::Expr::Path(path) = expr {
-            if path.qself.is_none()
-                && path.path.segments.len() > 1
-                && path.path.segments[0].ident == "Self"
-            {
-                let rest: Vec<_> = path.path.segments.iter().skip(1).collect();
-                let server = self.0;
-                *expr = syn::parse_quote!(<#server>::#(#rest)::*);
-                return;
-            }
+        if let syn::Expr::Path(path) = expr
+            && let Some(qualified) = self.qualified(&path.qself, &path.path)
+        {
+            *expr = qualified;
+            return;
         }
         syn::visit_mut::visit_expr_mut(self, expr);
     }

@@ -62,6 +62,62 @@ type StartFn = dyn Fn(Option<String>, Arc<dyn AnyProcess>) -> StartFuture + Send
 /// A child started by a supervisor: the process, linked to the supervisor.
 pub(crate) type Started = Arc<dyn AnyProcess>;
 
+/// The settings both kinds of spec have, and their getters: written once.
+macro_rules! settings_methods {
+    () => {
+        /// Names the child within its supervisor (unique there); what
+        /// `terminate_child`, `restart_child` and `delete_child` take.
+        pub fn with_id(mut self, id: impl Into<String>) -> Self {
+            self.settings.id = id.into();
+            self
+        }
+
+        /// When the child is restarted.
+        pub fn with_restart(mut self, restart: Restart) -> Self {
+            self.settings.restart = restart;
+            self
+        }
+
+        /// How the child is stopped.
+        pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
+            self.settings.shutdown = shutdown;
+            self
+        }
+
+        /// Registers every incarnation of the child under `name`, so that clients find
+        /// the current one with `Foo::whereis(name)` across restarts.
+        pub fn with_name(mut self, name: impl Into<String>) -> Self {
+            self.settings.name = Some(name.into());
+            self
+        }
+
+        /// The child's id within its supervisor.
+        pub fn id(&self) -> &str {
+            &self.settings.id
+        }
+
+        /// When the child is restarted.
+        pub fn restart(&self) -> Restart {
+            self.settings.restart
+        }
+
+        /// How the child is stopped.
+        pub fn shutdown(&self) -> Shutdown {
+            self.settings.shutdown
+        }
+
+        /// The name each incarnation of the child is registered under, if any.
+        pub fn name(&self) -> Option<&str> {
+            self.settings.name.as_deref()
+        }
+
+        /// Whether the child is a worker or a supervisor.
+        pub fn kind(&self) -> ChildKind {
+            self.settings.kind
+        }
+    };
+}
+
 /// How to start one child, and how to treat it when it ends: OTP's child
 /// specification.
 ///
@@ -178,56 +234,7 @@ impl ChildSpec {
         }
     }
 
-    /// Names the child within its supervisor (unique there); what
-    /// `terminate_child`, `restart_child` and `delete_child` take.
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.settings.id = id.into();
-        self
-    }
-
-    /// When the child is restarted.
-    pub fn with_restart(mut self, restart: Restart) -> Self {
-        self.settings.restart = restart;
-        self
-    }
-
-    /// How the child is stopped.
-    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.settings.shutdown = shutdown;
-        self
-    }
-
-    /// Registers every incarnation of the child under `name`, so that clients find
-    /// the current one with `Foo::whereis(name)` across restarts.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.settings.name = Some(name.into());
-        self
-    }
-
-    /// The child's id within its supervisor.
-    pub fn id(&self) -> &str {
-        &self.settings.id
-    }
-
-    /// When the child is restarted.
-    pub fn restart(&self) -> Restart {
-        self.settings.restart
-    }
-
-    /// How the child is stopped.
-    pub fn shutdown(&self) -> Shutdown {
-        self.settings.shutdown
-    }
-
-    /// The name each incarnation of the child is registered under, if any.
-    pub fn name(&self) -> Option<&str> {
-        self.settings.name.as_deref()
-    }
-
-    /// Whether the child is a worker or a supervisor.
-    pub fn kind(&self) -> ChildKind {
-        self.settings.kind
-    }
+    settings_methods!();
 
     /// Starts the child linked to `parent`; `None` if its init ignored the start.
     pub(crate) fn start(&self, parent: Arc<dyn AnyProcess>) -> StartFuture {
@@ -285,54 +292,7 @@ impl<S: GenServer> TypedChildSpec<S> {
         }
     }
 
-    /// See [`ChildSpec::with_id`].
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.settings.id = id.into();
-        self
-    }
-
-    /// See [`ChildSpec::with_restart`].
-    pub fn with_restart(mut self, restart: Restart) -> Self {
-        self.settings.restart = restart;
-        self
-    }
-
-    /// See [`ChildSpec::with_shutdown`].
-    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.settings.shutdown = shutdown;
-        self
-    }
-
-    /// See [`ChildSpec::with_name`].
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.settings.name = Some(name.into());
-        self
-    }
-
-    /// See [`ChildSpec::id`].
-    pub fn id(&self) -> &str {
-        &self.settings.id
-    }
-
-    /// See [`ChildSpec::restart`].
-    pub fn restart(&self) -> Restart {
-        self.settings.restart
-    }
-
-    /// See [`ChildSpec::shutdown`].
-    pub fn shutdown(&self) -> Shutdown {
-        self.settings.shutdown
-    }
-
-    /// See [`ChildSpec::name`].
-    pub fn name(&self) -> Option<&str> {
-        self.settings.name.as_deref()
-    }
-
-    /// See [`ChildSpec::kind`].
-    pub fn kind(&self) -> ChildKind {
-        self.settings.kind
-    }
+    settings_methods!();
 }
 
 impl<S: GenServer> Clone for TypedChildSpec<S>
