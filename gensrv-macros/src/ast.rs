@@ -3,6 +3,7 @@
 //! from, so errors can point at the user's own tokens.
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 use quote::quote;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, PatType, Receiver, Type};
 
@@ -40,6 +41,8 @@ pub(crate) struct Handler<'a> {
     /// still be written: its variant and handle method are generated (so that the
     /// rest of the crate still compiles), but the server does not call it.
     pub(crate) rejected: bool,
+    /// The server's type, as the impl block names it.
+    pub(crate) server_ty: &'a Type,
 }
 
 pub(crate) struct Arg<'a> {
@@ -94,9 +97,14 @@ impl<'a> Server<'a> {
                             .filter(|a| a.meta.path().is_ident("doc"))
                             .cloned()
                             .collect();
-                        server
-                            .handlers
-                            .push(Handler::parse(k, one.clone(), method, cfg, docs));
+                        server.handlers.push(Handler::parse(
+                            k,
+                            one.clone(),
+                            method,
+                            cfg,
+                            docs,
+                            &item.self_ty,
+                        ));
                         continue;
                     }
                 };
@@ -118,6 +126,7 @@ impl<'a> Handler<'a> {
         method: &'a ImplItemFn,
         cfg: Vec<TokenStream>,
         docs: Vec<Applied<'a>>,
+        server_ty: &'a Type,
     ) -> Self {
         let mut receiver = None;
         let mut args = Vec::new();
@@ -139,6 +148,7 @@ impl<'a> Handler<'a> {
             cfg,
             docs,
             rejected: false,
+            server_ty,
         }
     }
 
@@ -193,6 +203,34 @@ fn role(kind: Kind, ty: &Type) -> Role<'_> {
         }
     }
     Role::Message
+}
+
+/// `T` of `Context<T>` (by any path), if `ty` is one.
+pub(crate) fn context_of(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ungroup(ty) else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if path.qself.is_some() || last.ident != "Context" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match &*args.args.iter().collect::<Vec<_>>() {
+        [syn::GenericArgument::Type(server)] => Some(server),
+        _ => None,
+    }
+}
+
+impl Handler<'_> {
+    /// Whether `ty` names this server: `Self`, or the type the impl block is for.
+    pub(crate) fn is_server(&self, ty: &Type) -> bool {
+        let ty = ungroup(ty);
+        let tokens = |t: &Type| t.to_token_stream().to_string();
+        matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"))
+            || tokens(ty) == tokens(ungroup(self.server_ty))
+    }
 }
 
 /// `T` of a type written `ReplyTo<T>`, `gensrv::ReplyTo<T>` or `::gensrv::ReplyTo<T>`.

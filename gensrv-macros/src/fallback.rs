@@ -29,8 +29,49 @@ pub(crate) fn strip_markers(item: &ItemImpl) -> ItemImpl {
     item
 }
 
+/// The block with every `&mut Context<T>` of another server made `Context<Self>`:
+/// that mistake has its error already, and the method as written would add
+/// rustc's about `T` not being a server.
+fn with_own_contexts(item: &ItemImpl) -> ItemImpl {
+    let mut item = item.clone();
+    let server_ty = crate::ast::ungroup(&item.self_ty)
+        .to_token_stream()
+        .to_string();
+    for impl_item in &mut item.items {
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        for input in &mut method.sig.inputs {
+            let syn::FnArg::Typed(pat_type) = input else {
+                continue;
+            };
+            let syn::Type::Reference(reference) = &mut *pat_type.ty else {
+                continue;
+            };
+            let syn::Type::Path(path) = &mut *reference.elem else {
+                continue;
+            };
+            let Some(last) = path.path.segments.last_mut() else {
+                continue;
+            };
+            if last.ident != "Context" {
+                continue;
+            }
+            if let syn::PathArguments::AngleBracketed(args) = &mut last.arguments
+                && let [syn::GenericArgument::Type(server)] =
+                    &mut *args.args.iter_mut().collect::<Vec<_>>()
+                && !matches!(server, syn::Type::Path(p) if p.qself.is_none() && p.path.is_ident("Self"))
+                && server.to_token_stream().to_string() != server_ty
+            {
+                *server = syn::parse_quote!(Self);
+            }
+        }
+    }
+    item
+}
+
 pub(crate) fn emit(args: &attr::Args, item: &ItemImpl, error: syn::Error) -> TokenStream {
-    let deduped = without_twice_named(item);
+    let deduped = with_own_contexts(&without_twice_named(item));
     let item = &deduped;
     let mut server = Server::parse(item);
     let mut tokens = if valid::can_expand(&server) {

@@ -9,7 +9,7 @@ use quote::ToTokens;
 use syn::visit_mut::VisitMut;
 use syn::{GenericParam, Pat, ReturnType, Type};
 
-use crate::ast::{Arg, Handler, Role, Server, Stray, last_segment_is, ungroup};
+use crate::ast::{Arg, Handler, Role, Server, Stray, context_of, last_segment_is, ungroup};
 use crate::attr::{Args, Kind};
 use crate::expand::{GENERATED_FNS, variant_name};
 
@@ -204,8 +204,17 @@ fn check_context(handler: &Handler<'_>, errors: &mut Errors) {
     for (i, ctx) in contexts.iter().enumerate() {
         let ty = ungroup(&ctx.pat_type.ty);
         let by_mut_ref = matches!(ty, Type::Reference(r) if r.mutability.is_some());
+        let other_server = match ty {
+            Type::Reference(r) => context_of(&r.elem).filter(|s| !handler.is_server(s)),
+            _ => None,
+        };
         if !by_mut_ref {
             errors.push(ty, "the context is taken as `ctx: &mut Context<Self>`");
+        } else if let Some(other) = other_server {
+            errors.push(
+                other,
+                "a handler gets its own server's context: `ctx: &mut Context<Self>`",
+            );
         } else if i > 0 {
             errors.push(ctx.pat_type, "a handler takes the context once");
         } else if contexts.len() == 1
@@ -235,7 +244,17 @@ fn check_messages(handler: &Handler<'_>, errors: &mut Errors) {
                     errors.push(&pat_type.ty, "a call has one reply: take one `ReplyTo`");
                 }
             }
-            Role::Message => {}
+            Role::Message => {
+                // `gensrv::Context<Self>` by value is the context with its `&mut`
+                // forgotten, not a message anyone could send.
+                if context_of(&pat_type.ty).is_some_and(|s| handler.is_server(s)) {
+                    errors.push(
+                        &pat_type.ty,
+                        "the context is taken by reference: `ctx: &mut Context<Self>`",
+                    );
+                    continue;
+                }
+            }
         }
         if kind == Kind::Init {
             continue;

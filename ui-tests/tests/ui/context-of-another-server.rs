@@ -1,0 +1,14 @@
+use gensrv::{Context, gen_server};
+
+struct Counter(u32);
+
+#[gen_server]
+impl Counter {
+    #[call]
+    fn get(&self, ctx: &mut Context<u8>) -> u32 {
+        let _ = ctx;
+        self.0
+    }
+}
+
+fn main() {}
