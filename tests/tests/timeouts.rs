@@ -1,0 +1,116 @@
+//! Call timeouts under load: many calls waiting at once, with different timeouts,
+//! on both runtime flavours and across runtimes. Each must time out no earlier
+//! than its timeout and not much later, and a reply that comes first must win.
+
+use std::time::{Duration, Instant};
+
+use gensrv::{CallError, ReplyTo, gen_server};
+use gensrv_tests::within;
+
+/// Keeps the replies of `hold` calls unanswered; answers `echo` at once.
+#[derive(Default)]
+struct Holder {
+    held: Vec<ReplyTo<u32>>,
+}
+
+#[gen_server]
+impl Holder {
+    #[call]
+    fn hold(&mut self, reply: ReplyTo<u32>) {
+        self.held.push(reply);
+    }
+
+    #[call]
+    fn echo(&self, n: u32) -> u32 {
+        n
+    }
+}
+
+/// A small deterministic spread of timeouts, 1 to 60 ms.
+fn timeout_of(i: u64) -> Duration {
+    Duration::from_millis(1 + (i * 7919) % 60)
+}
+
+async fn many_waiting_calls_time_out_on_time() {
+    let holder = within(5, Holder::start(Holder::default())).await.unwrap();
+    let mut calls = Vec::new();
+    for i in 0..2000u64 {
+        let holder = holder.clone();
+        calls.push(tokio::spawn(async move {
+            let timeout = timeout_of(i);
+            let started = Instant::now();
+            if i % 3 == 0 {
+                // Answered before any timeout.
+                let n = i as u32;
+                let reply = holder.echo(n).timeout(Duration::from_secs(5)).await;
+                assert_eq!(reply, Ok(n));
+                return;
+            }
+            let reply = holder.hold().timeout(timeout).await;
+            let took = started.elapsed();
+            assert_eq!(reply, Err(CallError::Timeout));
+            assert!(
+                took >= timeout,
+                "call {i} timed out after {took:?} < {timeout:?}"
+            );
+            assert!(
+                took < timeout + Duration::from_secs(2),
+                "call {i} timed out after {took:?}, for {timeout:?}"
+            );
+        }));
+    }
+    within(30, async {
+        for call in calls {
+            call.await.unwrap();
+        }
+    })
+    .await;
+    within(5, holder.stop()).await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn many_waiting_calls_time_out_on_time_on_one_thread() {
+    many_waiting_calls_time_out_on_time().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiting_calls_time_out_on_time_on_two_workers() {
+    many_waiting_calls_time_out_on_time().await;
+}
+
+// One thread taking turns between two runtimes: each call times out on the clock
+// of the runtime it waits on, and neither runtime's end stops the other's timeouts.
+#[test]
+fn calls_time_out_on_each_runtime_a_thread_takes_turns_on() {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let holder = server_runtime
+        .block_on(async { Holder::start(Holder::default()).await })
+        .unwrap();
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let reply = runtime
+            .block_on(async { within(5, holder.hold().timeout(Duration::from_millis(20))).await });
+        assert_eq!(reply, Err(CallError::Timeout), "round {round}");
+        drop(runtime);
+    }
+}
+
+// The default 5 s timeout, under paused time: nothing real waits.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_default_timeout_is_five_seconds() {
+    let holder = Holder::start(Holder::default()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(holder.hold().await, Err(CallError::Timeout));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_millis(5100),
+        "{took:?}"
+    );
+}
