@@ -57,10 +57,83 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::process::{self, AnyProcess};
 use crate::{CallError, ExitReason, Pid};
+
+mod anchor {
+    //! A timer kept pending on each thread, due before any call's deadline.
+    //!
+    //! Each waiting call arms a tokio timer for its timeout. Inserting a timer due
+    //! before every other one makes tokio wake its time driver (a syscall, and on
+    //! the multi-thread runtime an idle worker) so that it sleeps less: with the
+    //! wheel otherwise empty, that was every call. With this anchor due first, a
+    //! call's timer goes into the wheel without waking anyone. The anchor is only
+    //! a hint: a thread that moved to another runtime, or a call with a shorter
+    //! timeout, just pays the wake-up as before.
+
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    use tokio::task::coop::unconstrained;
+    use tokio::time::{Instant, Sleep};
+
+    /// How far ahead the anchor is due: calls with a timeout at least this long
+    /// (the default 5 s among them) insert their timer behind it.
+    const AHEAD: Duration = Duration::from_secs(1);
+
+    /// Beyond any timeout a call can wait out (what `tokio::time::sleep` clamps to).
+    pub(super) const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+    /// This thread's anchor: its runtime, when it is due, and the timer.
+    struct Anchor {
+        runtime: tokio::runtime::Id,
+        due: Instant,
+        sleep: Pin<Box<Sleep>>,
+    }
+
+    thread_local! {
+        static ANCHOR: RefCell<Option<Anchor>> = const { RefCell::new(None) };
+    }
+
+    /// Makes sure this thread's anchor is pending, as of `now`.
+    pub(super) fn keep(now: Instant) {
+        ANCHOR.with_borrow_mut(|anchor| {
+            if anchor.as_ref().is_some_and(|anchor| anchor.due > now) {
+                return;
+            }
+            // Once a second at most: the runtime is looked up only here.
+            let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
+                return;
+            };
+            let due = now + AHEAD;
+            match anchor {
+                // A timer of another runtime, perhaps one shut down, is never
+                // touched again: only dropped.
+                Some(anchor) if anchor.runtime == runtime => {
+                    anchor.sleep.as_mut().reset(due);
+                    anchor.due = due;
+                }
+                _ => {
+                    *anchor = Some(Anchor {
+                        runtime,
+                        due,
+                        sleep: Box::pin(tokio::time::sleep_until(due)),
+                    })
+                }
+            }
+            let Some(anchor) = anchor else { return };
+            // Polled once, into the wheel; nobody is woken when it fires. (Outside
+            // the task's budget: a poll refused for budget would not register it.)
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = Pin::new(&mut unconstrained(anchor.sleep.as_mut())).poll(&mut cx);
+        });
+    }
+}
 
 /// The default call timeout, as OTP's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -205,7 +278,11 @@ impl<R> Future for PendingReply<R> {
             }
         }
         if this.deadline.is_none() {
-            this.deadline.set(Some(tokio::time::sleep(*this.timeout)));
+            let now = Instant::now();
+            anchor::keep(now);
+            // As `tokio::time::sleep`, with the clock read once for both.
+            let at = now + (*this.timeout).min(anchor::FAR);
+            this.deadline.set(Some(tokio::time::sleep_until(at)));
         }
         if let Some(deadline) = this.deadline.as_pin_mut() {
             ready!(deadline.poll(cx));
