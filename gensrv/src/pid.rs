@@ -37,6 +37,11 @@ impl Pid {
     /// [`gensrv::exit`](crate::exit())) comes from: `<0.0>`, never a server's pid.
     pub const EXTERNAL: Pid = Pid(0);
 
+    /// Its number, unique for the life of the program.
+    pub(crate) fn index(self) -> u64 {
+        self.0
+    }
+
     pub(crate) fn next() -> Pid {
         // Starts above the handful of pids an Erlang node gives its system processes,
         // only so that printed pids look familiar.

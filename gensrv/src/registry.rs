@@ -28,16 +28,30 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use crate::process::AnyProcess;
 use crate::{GenServer, Pid, ServerRef};
 
-#[derive(Default)]
+/// The running processes, in shards by pid so that starts and ends on different
+/// threads rarely take the same lock, and the names, in a table of their own
+/// (taken only by named servers and lookups by name).
 struct Table {
-    processes: HashMap<Pid, Arc<dyn AnyProcess>>,
-    names: HashMap<Box<str>, Pid>,
+    shards: Box<[Mutex<HashMap<Pid, Arc<dyn AnyProcess>>>]>,
+    names: Mutex<HashMap<Box<str>, Pid>>,
 }
 
-static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
+/// Enough shards that a start on each core of a large machine seldom meets another.
+const SHARDS: usize = 64;
 
-fn table() -> MutexGuard<'static, Table> {
-    TABLE.lock().unwrap_or_else(PoisonError::into_inner)
+static TABLE: LazyLock<Table> = LazyLock::new(|| Table {
+    shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+    names: Mutex::default(),
+});
+
+fn shard(pid: Pid) -> MutexGuard<'static, HashMap<Pid, Arc<dyn AnyProcess>>> {
+    TABLE.shards[(pid.index() % SHARDS as u64) as usize]
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+fn names() -> MutexGuard<'static, HashMap<Box<str>, Pid>> {
+    TABLE.names.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Enters a new process, and its name if it has one.
@@ -46,44 +60,45 @@ fn table() -> MutexGuard<'static, Table> {
 pub(crate) fn insert(process: Arc<dyn AnyProcess>) -> Result<(), Pid> {
     let core = process.core();
     let pid = core.pid();
-    let mut table = table();
+    // In the process table before the name points at it: whoever finds the name
+    // finds the process.
+    shard(pid).insert(pid, process.clone());
     if let Some(name) = core.name() {
-        if let Some(owner) = table.names.get(name) {
-            return Err(*owner);
+        let mut names = names();
+        if let Some(owner) = names.get(name) {
+            let owner = *owner;
+            drop(names);
+            shard(pid).remove(&pid);
+            return Err(owner);
         }
-        table.names.insert(name.into(), pid);
+        names.insert(name.into(), pid);
     }
-    table.processes.insert(pid, process);
     Ok(())
 }
 
 /// Frees `name` if `pid` still holds it.
 pub(crate) fn release_name(pid: Pid, name: &str) {
-    let mut table = table();
-    if table.names.get(name) == Some(&pid) {
-        table.names.remove(name);
+    let mut names = names();
+    if names.get(name) == Some(&pid) {
+        names.remove(name);
     }
 }
 
 /// Removes an ended process and frees its name.
 pub(crate) fn remove(pid: Pid, name: Option<&str>) {
-    let mut table = table();
     if let Some(name) = name {
-        if table.names.get(name) == Some(&pid) {
-            table.names.remove(name);
-        }
+        release_name(pid, name);
     }
-    table.processes.remove(&pid);
+    shard(pid).remove(&pid);
 }
 
 pub(crate) fn by_name(name: &str) -> Option<Arc<dyn AnyProcess>> {
-    let table = table();
-    let pid = table.names.get(name)?;
-    table.processes.get(pid).cloned()
+    let pid = whereis(name)?;
+    by_pid(pid)
 }
 
 pub(crate) fn by_pid(pid: Pid) -> Option<Arc<dyn AnyProcess>> {
-    table().processes.get(&pid).cloned()
+    shard(pid).get(&pid).cloned()
 }
 
 /// The typed handle of the server registered as `name`, if it is an `S`.
@@ -96,14 +111,21 @@ pub(crate) fn whereis_typed<S: GenServer>(name: &str) -> Option<ServerRef<S>> {
 ///
 /// To get a typed handle instead, use the generated `Foo::whereis(name)`.
 pub fn whereis(name: &str) -> Option<Pid> {
-    table().names.get(name).copied()
+    names().get(name).copied()
 }
 
 /// The names registered now, in no particular order (OTP's `registered/0`).
 pub fn registered() -> Vec<String> {
-    table().names.keys().map(|name| name.to_string()).collect()
+    names().keys().map(|name| name.to_string()).collect()
 }
 
+/// Every running pid, shard by shard: a process that starts or ends meanwhile
+/// may or may not be in it, as with OTP's `processes/0`.
 pub(crate) fn pids() -> Vec<Pid> {
-    table().processes.keys().copied().collect()
+    let mut pids = Vec::new();
+    for shard in &TABLE.shards {
+        let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        pids.extend(shard.keys().copied());
+    }
+    pids
 }
