@@ -32,9 +32,12 @@ use crate::{GenServer, Pid, ServerRef};
 /// threads rarely take the same lock, and the names, in a table of their own
 /// (taken only by named servers and lookups by name).
 struct Table {
-    shards: Box<[Mutex<HashMap<Pid, Arc<dyn AnyProcess>>>]>,
+    shards: Box<[Mutex<Shard>]>,
     names: Mutex<HashMap<Box<str>, Pid>>,
 }
+
+/// The running processes whose pids fall in one shard.
+type Shard = HashMap<Pid, Arc<dyn AnyProcess>>;
 
 /// Enough shards that a start on each core of a large machine seldom meets another.
 const SHARDS: usize = 64;
@@ -44,7 +47,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| Table {
     names: Mutex::default(),
 });
 
-fn shard(pid: Pid) -> MutexGuard<'static, HashMap<Pid, Arc<dyn AnyProcess>>> {
+fn shard(pid: Pid) -> MutexGuard<'static, Shard> {
     TABLE.shards[(pid.index() % SHARDS as u64) as usize]
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
