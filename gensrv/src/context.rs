@@ -257,7 +257,7 @@ impl<S: GenServer> Context<S> {
     /// it at once; a delay too long for the clock (`Duration::MAX`) never does.
     pub fn send_after(&mut self, after: Duration, message: impl Into<S::Info>) -> TimerRef {
         let timer = TimerRef::next();
-        let mailbox = self.this.process().mailbox.clone();
+        let process = self.this.process().clone();
         let info = message.into();
         let deadline = Instant::now().checked_add(after);
         let task = tokio::spawn(async move {
@@ -265,7 +265,9 @@ impl<S: GenServer> Context<S> {
                 return std::future::pending().await;
             };
             tokio::time::sleep_until(deadline).await;
-            let _ = mailbox.send(Envelope::Timer(Box::new((timer, info))));
+            let _ = process
+                .mailbox
+                .send(Envelope::Timer(Box::new((timer, info))));
         });
         self.timers.push(Timer {
             timer,
@@ -295,13 +297,13 @@ impl<S: GenServer> Context<S> {
             "send_interval: the interval must be longer than zero"
         );
         let timer = TimerRef::next();
-        let mailbox = self.this.process().mailbox.clone();
+        let process = self.this.process().clone();
         let task = tokio::spawn(async move {
             let mut next = Instant::now().checked_add(every);
             while let Some(at) = next {
                 tokio::time::sleep_until(at).await;
                 let tick = Envelope::Timer(Box::new((timer, message.clone().into())));
-                if mailbox.send(tick).is_err() {
+                if process.mailbox.send(tick).is_err() {
                     return;
                 }
                 next = next_tick(at, every, Instant::now());

@@ -7,14 +7,13 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::task::Waker;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context as TaskContext, Poll, Waker};
 
-use tokio::sync::{Notify, mpsc};
-
-use crate::mailbox::{Envelope, Sys};
-use crate::{Down, ExitReason, GenServer, MonitorRef, Pid, registry};
+use crate::mailbox::{Envelope, Mailbox, Sys};
+use crate::{Down, ExitReason, GenServer, MonitorRef, Pid, StartError, registry};
 
 const RUNNING: u8 = 0;
 /// Ending: terminate may be running, the mailbox no longer takes messages.
@@ -45,18 +44,41 @@ pub(crate) struct ProcessCore {
     /// A handler of this process dropped a `ReplyTo` of its own unsent: see
     /// `orphan_reply`.
     dropped_replies: AtomicBool,
-    /// Those replies, settled when the handler returns: `NoReply`, or the exit
-    /// reason if the handler stopped the server.
-    dropped: Mutex<Vec<Orphan>>,
-    exit_reason: OnceLock<ExitReason>,
-    exit_notify: Notify,
-    /// Replies dropped unsent while the process was ending, to be failed with the
-    /// exit reason once it is final.
-    orphans: Mutex<Vec<Orphan>>,
+    /// The replies dropped unsent, the exit reason once final, and whoever waits
+    /// for it.
+    end: Mutex<End>,
+}
+
+/// The end of a process, and what its handlers leave for it, under one lock (one
+/// lock rather than one each: the process's memory is per server).
+#[derive(Default)]
+struct End {
+    /// Replies a handler dropped unsent (see `orphan_reply`), settled when the
+    /// handler returns: `NoReply`, or the exit reason if the handler stopped the
+    /// server.
+    dropped: Vec<Orphan>,
     /// The processes this one started linked (its children) that were still
     /// linked when it ended: those its end takes down, so that whoever waits for a
     /// whole tree to end can wait for them too.
-    children_at_end: Mutex<Vec<Arc<dyn AnyProcess>>>,
+    children_at_end: Vec<Arc<dyn AnyProcess>>,
+    /// The exit reason, once final (set once, by `finish`).
+    reason: Option<ExitReason>,
+    /// Replies dropped unsent while the process was ending, to be failed with the
+    /// exit reason once it is final.
+    orphans: Vec<Orphan>,
+    /// The `Exited` futures waiting for the reason, by id: each removes its own
+    /// entry when dropped, so that waits given up do not pile up on a long-lived
+    /// process. (A `Mutex` and a `Vec` cost less than a `tokio::sync::Notify` on
+    /// every stop, and keep this one lock.)
+    waiters: Vec<(u64, Waker)>,
+    next_waiter: u64,
+    /// How init went, for the starter (see `Started`): set once init is over,
+    /// taken by the starter. (The starter waits on the process itself rather than
+    /// on a channel of its own: one allocation less per start. The error is boxed:
+    /// it is rare, and the slot is in every process.)
+    start: Option<Result<(), Box<StartError>>>,
+    /// The starter, while it waits.
+    starter: Option<Waker>,
 }
 
 /// An exit signal waiting for the server task, and where to wake it.
@@ -126,11 +148,7 @@ impl ProcessCore {
             signal: Mutex::default(),
             trap_exit: AtomicBool::new(false),
             dropped_replies: AtomicBool::new(false),
-            dropped: Mutex::new(Vec::new()),
-            exit_reason: OnceLock::new(),
-            exit_notify: Notify::new(),
-            orphans: Mutex::new(Vec::new()),
-            children_at_end: Mutex::new(Vec::new()),
+            end: Mutex::default(),
         }
     }
 
@@ -323,21 +341,21 @@ impl ProcessCore {
             return;
         }
         let dropped = {
-            let mut dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut end = self.end();
             self.dropped_replies.store(false, Ordering::Relaxed);
-            std::mem::take(&mut *dropped)
+            std::mem::take(&mut end.dropped)
         };
         if stopping {
-            let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
-            match self.exit_reason.get() {
+            let mut end = self.end();
+            match &end.reason {
                 Some(reason) => {
                     let reason = reason.clone();
-                    drop(orphans);
+                    drop(end);
                     for fail in dropped {
                         fail(self.pid, &reason);
                     }
                 }
-                None => orphans.extend(dropped),
+                None => end.orphans.extend(dropped),
             }
         }
         // Otherwise dropped here: each caller gets `NoReply`.
@@ -351,12 +369,7 @@ impl ProcessCore {
 
     /// The children this process took down with it when it ended.
     pub(crate) fn children_at_end(&self) -> Vec<Arc<dyn AnyProcess>> {
-        std::mem::take(
-            &mut *self
-                .children_at_end
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        std::mem::take(&mut self.end().children_at_end)
     }
 
     #[inline]
@@ -408,6 +421,13 @@ impl ProcessCore {
     /// `Down` and exit signals are queued, and a message sent to a watcher after
     /// that is handled after its `Down`.
     pub(crate) fn finish(&self, reason: ExitReason) {
+        self.finish_start(reason, None);
+    }
+
+    /// `finish`, for a process whose init failed: the starter gets `error` once the
+    /// end is published (as OTP's init_it, the name is free before the starter
+    /// hears of the failure, so that it can retry at once).
+    pub(crate) fn finish_start(&self, reason: ExitReason, error: Option<StartError>) {
         self.status.store(EXITED, Ordering::Release);
         registry::remove(self.pid, self.name());
         let tables = {
@@ -420,17 +440,29 @@ impl ProcessCore {
         if let Some(tables) = tables {
             self.tell_the_end(*tables, &reason);
         }
-        let orphans = {
+        let (orphans, waiters, starter) = {
             // Under the lock `orphan_reply` takes: a reply dropped from now on fails
             // at once instead of waiting here for nobody.
-            let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = self.exit_reason.set(reason.clone());
-            std::mem::take(&mut *orphans)
+            let mut end = self.end();
+            end.reason.get_or_insert_with(|| reason.clone());
+            if let Some(error) = error {
+                end.start = Some(Err(Box::new(error)));
+            }
+            (
+                std::mem::take(&mut end.orphans),
+                std::mem::take(&mut end.waiters),
+                end.starter.take(),
+            )
         };
         for orphan in orphans {
             orphan(self.pid, &reason);
         }
-        self.exit_notify.notify_waiters();
+        for (_, waiter) in waiters {
+            waiter.wake();
+        }
+        if let Some(starter) = starter {
+            starter.wake();
+        }
     }
 
     /// Sends the `Down`s and exit signals of an ended process, and forgets the
@@ -459,31 +491,152 @@ impl ProcessCore {
             }
         }
         if !children.is_empty() {
-            *self
-                .children_at_end
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = children;
+            // Whatever was there (nothing) dropped outside the lock.
+            let before = std::mem::replace(&mut self.end().children_at_end, children);
+            drop(before);
         }
     }
 
     /// The exit reason, once the process has ended.
+    /// Init returned the state: tells the starter.
+    pub(crate) fn started(&self) {
+        let starter = {
+            let mut end = self.end();
+            end.start = Some(Ok(()));
+            end.starter.take()
+        };
+        if let Some(starter) = starter {
+            starter.wake();
+        }
+    }
+
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        self.exit_reason.get().cloned()
+        self.end().reason.clone()
+    }
+
+    fn end(&self) -> MutexGuard<'_, End> {
+        self.end.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// Resolves with the exit reason of `process` once it has ended.
-pub(crate) async fn exited(process: Arc<dyn AnyProcess>) -> ExitReason {
-    let core = process.core();
-    loop {
-        let notified = core.exit_notify.notified();
-        tokio::pin!(notified);
-        // Registered before the check, so that an exit in between still wakes us.
-        notified.as_mut().enable();
-        if let Some(reason) = core.exit_reason.get() {
-            return reason.clone();
+pub(crate) fn exited(process: Arc<dyn AnyProcess>) -> Exited {
+    Exited {
+        process,
+        waiting: None,
+    }
+}
+
+/// Resolves once the init of `process` is over: `Ok` once it returned the state,
+/// the start's error otherwise. For the one that started it.
+pub(crate) fn started(process: Arc<dyn AnyProcess>) -> Started {
+    Started {
+        process,
+        waiting: false,
+    }
+}
+
+/// The future of `started`.
+pub(crate) struct Started {
+    process: Arc<dyn AnyProcess>,
+    /// Its waker is in `End::starter`.
+    waiting: bool,
+}
+
+impl Future for Started {
+    type Output = Result<(), StartError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut end = this.process.core().end();
+        let started = match end.start.take() {
+            Some(start) => start.map_err(|error| *error),
+            // The task ended without a word: it was dropped during init (its
+            // runtime shut down). A failed or killed init says so itself.
+            None => match &end.reason {
+                Some(reason) => Err(StartError::Init(reason.clone())),
+                None => {
+                    if !end
+                        .starter
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        end.starter = Some(cx.waker().clone());
+                    }
+                    this.waiting = true;
+                    return Poll::Pending;
+                }
+            },
+        };
+        // Whoever told us took the waker.
+        this.waiting = false;
+        Poll::Ready(started)
+    }
+}
+
+/// A start given up (its init timed out, or the `Start` was dropped) does not
+/// leave its waker, and with it its task's memory, with the process.
+impl Drop for Started {
+    fn drop(&mut self) {
+        if self.waiting {
+            let starter = self.process.core().end().starter.take();
+            drop(starter);
         }
-        notified.await;
+    }
+}
+
+/// The future of `exited`.
+pub(crate) struct Exited {
+    process: Arc<dyn AnyProcess>,
+    /// Its entry among the process's waiters, once it has one.
+    waiting: Option<u64>,
+}
+
+impl Future for Exited {
+    type Output = ExitReason;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<ExitReason> {
+        let this = &mut *self;
+        // The check and the registration under the lock `finish` takes: an end
+        // comes either before the check or after the registration, and wakes us.
+        let mut end = this.process.core().end();
+        if let Some(reason) = &end.reason {
+            let reason = reason.clone();
+            drop(end);
+            // `finish` took the entry.
+            this.waiting = None;
+            return Poll::Ready(reason);
+        }
+        match this.waiting {
+            Some(id) => {
+                if let Some((_, waker)) = end.waiters.iter_mut().find(|(i, _)| *i == id)
+                    && !waker.will_wake(cx.waker())
+                {
+                    waker.clone_from(cx.waker());
+                }
+            }
+            None => {
+                let id = end.next_waiter;
+                end.next_waiter += 1;
+                end.waiters.push((id, cx.waker().clone()));
+                this.waiting = Some(id);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Exited {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiting {
+            let waiter = {
+                let mut end = self.process.core().end();
+                let at = end.waiters.iter().position(|(i, _)| *i == id);
+                at.map(|at| end.waiters.swap_remove(at))
+            };
+            // Outside the lock: a waker's drop may free a task.
+            drop(waiter);
+        }
     }
 }
 
@@ -538,9 +691,11 @@ pub(crate) trait AnyProcess: Send + Sync + 'static {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
+/// A server's process: what every process has, and its mailbox, in the one
+/// allocation its `Arc` makes.
 pub(crate) struct Process<S: GenServer> {
     pub(crate) core: ProcessCore,
-    pub(crate) mailbox: mpsc::UnboundedSender<Envelope<S>>,
+    pub(crate) mailbox: Mailbox<S>,
 }
 
 impl<S: GenServer> AnyProcess for Process<S> {
@@ -602,21 +757,18 @@ pub(crate) fn orphan_reply(fail: impl FnOnce(Pid, &ExitReason) + Send + 'static)
         if core.is_running() {
             // Dropped by a handler, or with a message it took: `NoReply`, unless
             // the handler stops the server (see `settle_dropped_replies`).
-            core.dropped
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Box::new(fail));
+            core.end().dropped.push(Box::new(fail));
             core.dropped_replies.store(true, Ordering::Relaxed);
             return;
         }
-        let mut orphans = core.orphans.lock().unwrap_or_else(PoisonError::into_inner);
-        match core.exit_reason.get() {
+        let mut end = core.end();
+        match &end.reason {
             Some(reason) => {
                 let reason = reason.clone();
-                drop(orphans);
+                drop(end);
                 fail(core.pid(), &reason);
             }
-            None => orphans.push(Box::new(fail)),
+            None => end.orphans.push(Box::new(fail)),
         }
     });
 }

@@ -23,6 +23,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use crate::process::AnyProcess;
@@ -37,7 +38,32 @@ struct Table {
 }
 
 /// The running processes whose pids fall in one shard.
-type Shard = HashMap<Pid, Arc<dyn AnyProcess>>;
+type Shard = HashMap<Pid, Arc<dyn AnyProcess>, BuildHasherDefault<PidHasher>>;
+
+/// Hashes a pid with one multiplication rather than SipHash: pids are made by
+/// the runtime, not chosen by anyone who could aim for collisions, and a start
+/// and an end each hash one. Both halves of the 128-bit product are folded in,
+/// so that the low bits, which pick the bucket, depend on every bit of the pid
+/// (within a shard, pids differ only above their low 6 bits).
+#[derive(Default)]
+struct PidHasher(u64);
+
+impl Hasher for PidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let product = u128::from(self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
 
 /// Enough shards that a start on each core of a large machine seldom meets another.
 const SHARDS: usize = 64;

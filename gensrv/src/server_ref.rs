@@ -267,9 +267,10 @@ impl Stop {
         let exited = process::exited(self.process.clone());
         let reason = match self.timeout {
             None => exited.await,
-            Some(timeout) => match tokio::time::timeout(timeout, exited).await {
-                Ok(reason) => reason,
-                Err(_) => {
+            // Boxed, out of line: the timer is no part of a stop without one.
+            Some(timeout) => match Box::pin(exited_within(timeout, exited)).await {
+                Some(reason) => reason,
+                None => {
                     core.kill();
                     process::exited(self.process.clone()).await;
                     return Err(StopError::Timeout);
@@ -282,6 +283,11 @@ impl Stop {
             Err(StopError::Exited(reason))
         }
     }
+}
+
+/// `exited`, unless `timeout` passes first.
+async fn exited_within(timeout: Duration, exited: process::Exited) -> Option<ExitReason> {
+    tokio::time::timeout(timeout, exited).await.ok()
 }
 
 impl IntoFuture for Stop {

@@ -6,8 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-
+use crate::mailbox::Mailbox;
 use crate::process::{self, AnyProcess, Process, ProcessCore};
 use crate::{Context, GenServer, Pid, ServerRef, StartError, registry, worker};
 
@@ -118,11 +117,10 @@ impl<S: GenServer> Start<S> {
                 "no tokio runtime: a server must be started from within one".into(),
             )));
         };
-        let (mailbox, inbox) = mpsc::unbounded_channel();
         let parent_pid = self.parent.as_ref().map(|p| p.core().pid());
         let process = Arc::new(Process {
             core: ProcessCore::new(Pid::next(), self.name, parent_pid),
-            mailbox,
+            mailbox: Mailbox::new(),
         });
         registry::insert(process.clone()).map_err(StartError::AlreadyStarted)?;
         if let Some(parent) = &self.parent {
@@ -138,41 +136,50 @@ impl<S: GenServer> Start<S> {
                 process::exit_signal(&*process, parent, crate::ExitReason::NoProc, true);
             }
         }
-        let (ack, acked) = oneshot::channel();
-        let task = worker::task(process.clone(), inbox, self.arg, ack);
+        let task = worker::task(process.clone(), self.arg);
         drop(runtime.spawn(process::scope(process.clone(), task)));
-        let acked = match self.init_timeout {
-            None => acked.await,
-            Some(timeout) => match tokio::time::timeout(timeout, acked).await {
-                Ok(acked) => acked,
-                Err(_) => {
-                    // OTP's proc_lib:sync_wait kills the late starter; free its name
-                    // first, so that the caller can start another at once.
-                    if let Some(name) = process.core.name() {
-                        registry::release_name(process.core.pid(), name);
-                    }
-                    if let Some(parent) = &self.parent {
-                        parent.core().remove_link(process.core.pid());
-                        process.core.remove_link(parent.core().pid());
-                    }
-                    // As OTP's proc_lib:sync_start, answer only once it is gone, so
-                    // that whatever its init held is free again.
-                    process.core.kill();
-                    process::exited(process.clone()).await;
-                    return Err(StartError::Timeout);
-                }
-            },
+        let started = process::started(process.clone());
+        let started = match self.init_timeout {
+            None => started.await,
+            // Boxed, out of line: the timer is no part of a start without one.
+            Some(timeout) => {
+                Box::pin(started_within(
+                    timeout,
+                    started,
+                    &process,
+                    self.parent.as_ref(),
+                ))
+                .await
+            }
         };
-        match acked {
-            Ok(Ok(())) => Ok(ServerRef::from_process(process)),
-            Ok(Err(error)) => Err(error),
-            // The task ended without a word: it was killed during init.
-            Err(_) => Err(StartError::Init(
-                process
-                    .core
-                    .exit_reason()
-                    .unwrap_or(crate::ExitReason::Killed),
-            )),
+        started.map(|()| ServerRef::from_process(process))
+    }
+}
+
+/// Waits at most `timeout` for the init of `process` to be over.
+async fn started_within<S: GenServer>(
+    timeout: Duration,
+    started: process::Started,
+    process: &Arc<Process<S>>,
+    parent: Option<&Arc<dyn AnyProcess>>,
+) -> Result<(), StartError> {
+    match tokio::time::timeout(timeout, started).await {
+        Ok(started) => started,
+        Err(_) => {
+            // OTP's proc_lib:sync_wait kills the late starter; free its name first,
+            // so that the caller can start another at once.
+            if let Some(name) = process.core.name() {
+                registry::release_name(process.core.pid(), name);
+            }
+            if let Some(parent) = parent {
+                parent.core().remove_link(process.core.pid());
+                process.core.remove_link(parent.core().pid());
+            }
+            // As OTP's proc_lib:sync_start, answer only once it is gone, so that
+            // whatever its init held is free again.
+            process.core.kill();
+            process::exited(process.clone()).await;
+            Err(StartError::Timeout)
         }
     }
 }

@@ -6,11 +6,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::mailbox::{Envelope, Sys};
+use crate::mailbox::{Envelope, Inbox, Sys};
 use crate::process::{self, AnyProcess, Process, ProcessCore};
 use crate::{Context, Exit, ExitReason, GenServer, Init, ServerRef, StartError};
 
@@ -19,12 +19,10 @@ use crate::{Context, Exit, ExitReason, GenServer, Init, ServerRef, StartError};
 /// or its runtime shut down).
 pub(crate) fn task<S: GenServer>(
     process: Arc<Process<S>>,
-    inbox: mpsc::UnboundedReceiver<Envelope<S>>,
     arg: S::Arg,
-    ack: oneshot::Sender<Result<(), StartError>>,
 ) -> ServerTask<impl Future<Output = ()>, S> {
     ServerTask {
-        run: run(process.clone(), inbox, arg, ack),
+        run: run(process.clone(), arg),
         exit: ExitGuard { process },
     }
 }
@@ -55,98 +53,105 @@ impl<F: Future<Output = ()>, S: GenServer> Future for ServerTask<F, S> {
     }
 }
 
-async fn run<S: GenServer>(
-    process: Arc<Process<S>>,
-    inbox: mpsc::UnboundedReceiver<Envelope<S>>,
-    arg: S::Arg,
-    ack: oneshot::Sender<Result<(), StartError>>,
-) {
-    let core = &process.core;
-    let mut inbox = inbox;
-    let mut ctx = Context::new(ServerRef::from_process(process.clone()));
+/// The server's life. A plain function returning an `async move` block rather
+/// than an `async fn`, here and in `serve`: an `async fn` keeps a copy of each
+/// argument beside the local it moves it into, bytes that every task would carry
+/// (the future is the bulk of the task's memory).
+#[allow(clippy::manual_async_fn)] // On purpose: see above.
+fn run<S: GenServer>(process: Arc<Process<S>>, arg: S::Arg) -> impl Future<Output = ()> {
+    async move {
+        let mut inbox = Inbox::new(&process.mailbox);
+        let mut ctx = Context::new(ServerRef::from_process(process.clone()));
 
-    let init = Interruptible::new(catch_panic(S::init(arg, &mut ctx)), core, false).await;
-    let mut state = match init {
-        Ok(Ok(Init::Ready(state))) => {
-            core.settle_dropped_replies(false);
-            state
-        }
-        failed => {
-            let (reason, error) = match failed {
-                Ok(Ok(Init::Ignore)) => (ExitReason::Normal, StartError::Ignored),
-                Ok(Ok(Init::Stop(reason))) | Err(reason) => {
-                    (reason.clone(), StartError::Init(reason))
+        // In a block of its own, so that what init gave does not stay in the
+        // future while the server runs.
+        let mut state = {
+            let core = &process.core;
+            let init = Interruptible::new(catch_panic(S::init(arg, &mut ctx)), core, false).await;
+            match init {
+                Ok(Ok(Init::Ready(state))) => {
+                    core.settle_dropped_replies(false);
+                    state
                 }
-                Ok(Err(panic)) => {
-                    let reason = ExitReason::Panic(panic);
-                    (reason.clone(), StartError::Init(reason))
+                failed => {
+                    let (reason, error) = match failed {
+                        Ok(Ok(Init::Ignore)) => (ExitReason::Normal, StartError::Ignored),
+                        Ok(Ok(Init::Stop(reason))) | Err(reason) => {
+                            (reason.clone(), StartError::Init(reason))
+                        }
+                        Ok(Err(panic)) => {
+                            let reason = ExitReason::Panic(panic);
+                            (reason.clone(), StartError::Init(reason))
+                        }
+                        Ok(Ok(Init::Ready(_))) => unreachable!(),
+                    };
+                    core.begin_exit();
+                    core.settle_dropped_replies(true);
+                    // Requests sent during init fail with the reason.
+                    let reason = match drop_the_rest(ctx, &mut inbox) {
+                        None => reason,
+                        Some(panic) => ExitReason::Panic(panic),
+                    };
+                    // As OTP's init_it: the name is free before the starter hears
+                    // of the failure, so that it can retry at once.
+                    core.finish_start(reason, Some(error));
+                    return;
                 }
-                Ok(Ok(Init::Ready(_))) => unreachable!(),
-            };
-            core.begin_exit();
-            core.settle_dropped_replies(true);
-            // Requests sent during init fail with the reason.
-            let reason = match drop_the_rest(ctx, inbox).await {
-                None => reason,
-                Some(panic) => ExitReason::Panic(panic),
-            };
-            // As OTP's init_it: free the name before the starter hears of the
-            // failure, so that it can retry at once.
-            core.finish(reason);
-            let _ = ack.send(Err(error));
-            return;
-        }
-    };
-    let _ = ack.send(Ok(()));
-
-    // One panic catch around the whole loop, not one per message: the loop only
-    // borrows the state, which is still here for terminate after a panic. An exit
-    // signal drops the loop, and the handler it was in, at its next `.await`.
-    let served = catch_panic(Interruptible::new(
-        serve(&mut state, &mut ctx, &mut inbox, core),
-        core,
-        false,
-    ))
-    .await;
-    let reason = match served {
-        Ok(Ok(reason)) | Ok(Err(reason)) => reason,
-        Err(panic) => ExitReason::Panic(panic),
-    };
-
-    core.begin_exit();
-    core.settle_dropped_replies(true);
-    inbox.close();
-    // The state moves into terminate inside the catch: a panic in its `Drop` is a
-    // panic of terminate. A kill, before or during terminate, skips it; an exit
-    // signal does not interrupt it.
-    let reason = if core.is_killed() {
-        // Killed is killed, as in OTP, even if the state's `Drop` panics.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(state)));
-        ExitReason::Killed
-    } else {
-        let terminate = catch_panic(async {
-            state.terminate(&reason, &mut ctx).await;
-        });
-        match Interruptible::new(terminate, core, true).await {
-            Ok(Ok(())) => reason,
-            Ok(Err(panic)) => ExitReason::Panic(panic),
-            Err(killed) => killed,
-        }
-    };
-    if !reason.is_normal() {
-        match core.name() {
-            Some(name) => {
-                tracing::error!(pid = %core.pid(), name, %reason, "server ended abnormally")
             }
-            None => tracing::error!(pid = %core.pid(), %reason, "server ended abnormally"),
+        };
+        process.core.started();
+
+        // One panic catch around the whole loop, not one per message: the loop only
+        // borrows the state, which is still here for terminate after a panic. An
+        // exit signal drops the loop, and the handler it was in, at its next
+        // `.await`.
+        let core = &process.core;
+        let reason = match catch_panic(Interruptible::new(
+            serve(&mut state, &mut ctx, &mut inbox, core),
+            core,
+            false,
+        ))
+        .await
+        {
+            Ok(Ok(reason)) | Ok(Err(reason)) => reason,
+            Err(panic) => ExitReason::Panic(panic),
+        };
+
+        core.begin_exit();
+        core.settle_dropped_replies(true);
+        process.mailbox.close();
+        // The state moves into terminate inside the catch: a panic in its `Drop` is
+        // a panic of terminate. A kill, before or during terminate, skips it; an
+        // exit signal does not interrupt it.
+        let reason = if core.is_killed() {
+            // Killed is killed, as in OTP, even if the state's `Drop` panics.
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(state)));
+            ExitReason::Killed
+        } else {
+            let terminate = catch_panic(async {
+                state.terminate(&reason, &mut ctx).await;
+            });
+            match Interruptible::new(terminate, core, true).await {
+                Ok(Ok(())) => reason,
+                Ok(Err(panic)) => ExitReason::Panic(panic),
+                Err(killed) => killed,
+            }
+        };
+        if !reason.is_normal() {
+            match core.name() {
+                Some(name) => {
+                    tracing::error!(pid = %core.pid(), name, %reason, "server ended abnormally")
+                }
+                None => tracing::error!(pid = %core.pid(), %reason, "server ended abnormally"),
+            }
         }
+        // Timers stop, and queued calls fail with the reason published just below.
+        let reason = match drop_the_rest(ctx, &mut inbox) {
+            None => reason,
+            Some(panic) => ExitReason::Panic(panic),
+        };
+        core.finish(reason);
     }
-    // Timers stop, and queued calls fail with the reason published just below.
-    let reason = match drop_the_rest(ctx, inbox).await {
-        None => reason,
-        Some(panic) => ExitReason::Panic(panic),
-    };
-    core.finish(reason);
 }
 
 /// Drops what an ending server still holds: its context (timers stop) and every
@@ -154,16 +159,12 @@ async fn run<S: GenServer>(
 /// neither the others (their callers are failed all the same) nor the end of the
 /// server. Gives the first such panic.
 ///
-/// Received until the closed mailbox says it is empty *and* no send is under
-/// way: a call whose sender got in just before the close is in the mailbox a
-/// moment later, and is failed here too instead of waiting out its timeout.
-async fn drop_the_rest<S: GenServer>(
-    ctx: Context<S>,
-    mut inbox: mpsc::UnboundedReceiver<Envelope<S>>,
-) -> Option<String> {
+/// The mailbox is closed under the lock every send takes: a call whose sender got
+/// in just before the close is among the messages drained, and is failed here too
+/// instead of waiting out its timeout; one after it fails to send.
+fn drop_the_rest<S: GenServer>(ctx: Context<S>, inbox: &mut Inbox<'_, S>) -> Option<String> {
     let mut panicked = catch_unwind(AssertUnwindSafe(|| drop(ctx))).err();
-    inbox.close();
-    while let Some(envelope) = inbox.recv().await {
+    for envelope in inbox.drain() {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(envelope))) {
             panicked.get_or_insert(panic);
         }
@@ -171,110 +172,128 @@ async fn drop_the_rest<S: GenServer>(
     panicked.map(panic_message)
 }
 
-/// The receive loop, until the server stops; gives the reason.
-async fn serve<S: GenServer>(
-    state: &mut S,
-    ctx: &mut Context<S>,
-    inbox: &mut mpsc::UnboundedReceiver<Envelope<S>>,
-    core: &ProcessCore,
-) -> ExitReason {
-    loop {
-        // When the idle timeout set by the last handler elapses, if it is armed.
-        let mut idle = None;
-        let envelope = if !ctx.changed {
-            match inbox.recv().await {
-                Some(envelope) => envelope,
-                // Never: the context holds a sender.
-                None => return ExitReason::Normal,
-            }
-        } else if let Some(reason) = ctx.take_stop() {
-            return reason;
-        } else if let Some(info) = ctx.take_continuation() {
-            Envelope::Info(info)
-        } else if let Some(after) = ctx.take_timeout() {
-            if after.is_zero() {
-                // OTP's `after 0`: a timeout now, unless a message is already here.
-                // (A zero timer would only fire at the timer's next tick.)
-                match inbox.try_recv() {
-                    Ok(envelope) => {
-                        // Due already; no clock read before the check.
-                        idle = Some(Instant::now());
-                        envelope
+/// The receive loop, until the server stops; gives the reason. (Not an `async fn`:
+/// see `run`.)
+#[allow(clippy::manual_async_fn)] // On purpose: see `run`.
+fn serve<'a, S: GenServer>(
+    state: &'a mut S,
+    ctx: &'a mut Context<S>,
+    inbox: &'a mut Inbox<'_, S>,
+    core: &'a ProcessCore,
+) -> impl Future<Output = ExitReason> + 'a {
+    async move {
+        loop {
+            // When the idle timeout set by the last handler elapses, if it is armed.
+            let mut idle = None;
+            let envelope = if !ctx.changed {
+                inbox.recv().await
+            } else if let Some(reason) = ctx.take_stop() {
+                return reason;
+            } else if let Some(info) = ctx.take_continuation() {
+                Envelope::Info(info)
+            } else if let Some(after) = ctx.take_timeout() {
+                match Deadline::after(after) {
+                    Deadline::Now => {
+                        // OTP's `after 0`: a timeout now, unless a message is already
+                        // here. (A zero timer would only fire at the timer's next tick.)
+                        match inbox.try_recv() {
+                            Some(envelope) => {
+                                // Due already; no clock read before the check.
+                                idle = Some(Instant::now());
+                                envelope
+                            }
+                            None => Envelope::Timeout,
+                        }
                     }
-                    Err(mpsc::error::TryRecvError::Empty) => Envelope::Timeout,
-                    Err(mpsc::error::TryRecvError::Disconnected) => return ExitReason::Normal,
-                }
-            } else if let Some(deadline) = Instant::now().checked_add(after) {
-                idle = Some(deadline);
-                match tokio::time::timeout_at(deadline, inbox.recv()).await {
-                    Ok(Some(envelope)) => envelope,
-                    Ok(None) => return ExitReason::Normal,
-                    Err(_) => Envelope::Timeout,
+                    Deadline::At(deadline) => {
+                        idle = Some(deadline);
+                        match inbox.recv_until(deadline).await {
+                            Some(envelope) => envelope,
+                            None => Envelope::Timeout,
+                        }
+                    }
+                    // Beyond any clock (`Duration::MAX`): OTP's `infinity`, no timeout.
+                    Deadline::Never => inbox.recv().await,
                 }
             } else {
-                // Beyond any clock (`Duration::MAX`): OTP's `infinity`, no timeout.
-                match inbox.recv().await {
-                    Some(envelope) => envelope,
-                    None => return ExitReason::Normal,
-                }
+                continue;
+            };
+            if core.is_interrupted()
+                && let Some(reason) = core.take_interrupt()
+            {
+                // Killed, or an exit signal ends the server, before its next message
+                // (a ready mailbox does not yield to the `Interruptible` around the
+                // loop): this one is dropped with the rest, and fails with the reason.
+                core.begin_exit();
+                return reason;
             }
+            // Dispatched here rather than in a function of its own: one async layer
+            // (and one copy of every message) less.
+            match envelope {
+                Envelope::Call(call) => state.handle_call(call, ctx).await,
+                Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
+                Envelope::Info(info) => state.handle_info(info, ctx).await,
+                Envelope::Timeout => state.handle_timeout(ctx).await,
+                Envelope::Timer(timer) => {
+                    let (timer, info) = *timer;
+                    if ctx.take_timer_message(timer) {
+                        state.handle_info(info, ctx).await;
+                    } else {
+                        resume_idle(ctx, idle);
+                    }
+                }
+                Envelope::Sys(sys) => match *sys {
+                    Sys::Stop(reason) => ctx.stop(reason),
+                    Sys::Down(down) => {
+                        // Unless demonitored meanwhile.
+                        if core.release_monitor(down.monitor).is_some() {
+                            state.handle_down(down, ctx).await;
+                        } else {
+                            resume_idle(ctx, idle);
+                        }
+                    }
+                    Sys::Exit { from, reason, link } => {
+                        // Queued for a server that traps exits; no effect if unlinked
+                        // meanwhile.
+                        if link && !core.remove_link(from) {
+                            resume_idle(ctx, idle);
+                        } else if core.traps_exits() && core.parent() != Some(from) {
+                            state.handle_exit(Exit { pid: from, reason }, ctx).await;
+                        } else if core.traps_exits() || reason != ExitReason::Normal {
+                            // It stopped trapping since: the signal ends it, as it
+                            // would have had it come now. A normal exit does not
+                            // propagate, except from the parent of a trapping server.
+                            ctx.stop(reason);
+                        } else {
+                            resume_idle(ctx, idle);
+                        }
+                    }
+                },
+            }
+            if core.has_dropped_replies() {
+                core.settle_dropped_replies(ctx.is_stopping());
+            }
+        }
+    }
+}
+
+/// When an idle timeout elapses. (Worked out apart from the loop, so that the
+/// `Duration` it comes from is not kept in the loop's future while it waits.)
+enum Deadline {
+    Now,
+    At(Instant),
+    Never,
+}
+
+impl Deadline {
+    fn after(after: Duration) -> Self {
+        if after.is_zero() {
+            Deadline::Now
         } else {
-            continue;
-        };
-        if core.is_interrupted()
-            && let Some(reason) = core.take_interrupt()
-        {
-            // Killed, or an exit signal ends the server, before its next message
-            // (a ready mailbox does not yield to the `Interruptible` around the
-            // loop): this one is dropped with the rest, and fails with the reason.
-            core.begin_exit();
-            return reason;
-        }
-        // Dispatched here rather than in a function of its own: one async layer
-        // (and one copy of every message) less.
-        match envelope {
-            Envelope::Call(call) => state.handle_call(call, ctx).await,
-            Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
-            Envelope::Info(info) => state.handle_info(info, ctx).await,
-            Envelope::Timeout => state.handle_timeout(ctx).await,
-            Envelope::Timer(timer) => {
-                let (timer, info) = *timer;
-                if ctx.take_timer_message(timer) {
-                    state.handle_info(info, ctx).await;
-                } else {
-                    resume_idle(ctx, idle);
-                }
+            match Instant::now().checked_add(after) {
+                Some(deadline) => Deadline::At(deadline),
+                None => Deadline::Never,
             }
-            Envelope::Sys(sys) => match *sys {
-                Sys::Stop(reason) => ctx.stop(reason),
-                Sys::Down(down) => {
-                    // Unless demonitored meanwhile.
-                    if core.release_monitor(down.monitor).is_some() {
-                        state.handle_down(down, ctx).await;
-                    } else {
-                        resume_idle(ctx, idle);
-                    }
-                }
-                Sys::Exit { from, reason, link } => {
-                    // Queued for a server that traps exits; no effect if unlinked
-                    // meanwhile.
-                    if link && !core.remove_link(from) {
-                        resume_idle(ctx, idle);
-                    } else if core.traps_exits() && core.parent() != Some(from) {
-                        state.handle_exit(Exit { pid: from, reason }, ctx).await;
-                    } else if core.traps_exits() || reason != ExitReason::Normal {
-                        // It stopped trapping since: the signal ends it, as it
-                        // would have had it come now. A normal exit does not
-                        // propagate, except from the parent of a trapping server.
-                        ctx.stop(reason);
-                    } else {
-                        resume_idle(ctx, idle);
-                    }
-                }
-            },
-        }
-        if core.has_dropped_replies() {
-            core.settle_dropped_replies(ctx.is_stopping());
         }
     }
 }
@@ -299,6 +318,10 @@ impl<S: GenServer> Drop for ExitGuard<S> {
     fn drop(&mut self) {
         let core = self.process.core();
         if !core.has_exited() {
+            // A task dropped before its first poll never made its `Inbox`.
+            for envelope in self.process.mailbox.drain() {
+                let _ = catch_unwind(AssertUnwindSafe(|| drop(envelope)));
+            }
             core.finish(ExitReason::Killed);
         }
     }

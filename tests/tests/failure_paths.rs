@@ -758,3 +758,32 @@ async fn a_panic_dropping_a_queued_message_is_the_exit_reason() {
     assert_eq!(within(5, bin.exited()).await, panic);
     assert_eq!(within(5, queued).await, Err(CallError::Exited(panic)));
 }
+
+// `exited()` waits given up before the end (dropped, timed out, polled from
+// several tasks) neither keep the later ones from resolving nor resolve wrongly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exited_waits_given_up_leave_the_others_to_resolve() {
+    let server = Sleeper::start(Sleeper::default()).await.unwrap();
+    for _ in 0..100 {
+        // Registered, then dropped unresolved.
+        let waited = tokio::time::timeout(Duration::from_millis(1), server.exited()).await;
+        assert!(waited.is_err());
+    }
+    // The same future polled again after a timeout of the select it is in.
+    let mut kept = Box::pin(server.exited());
+    for _ in 0..3 {
+        tokio::select! {
+            _ = &mut kept => panic!("resolved before the end"),
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+    }
+    let waiters: Vec<_> = (0..8).map(|_| tokio::spawn(server.exited())).collect();
+    tokio::task::yield_now().await;
+    server.stop().reason(ExitReason::Shutdown).await.unwrap();
+    assert_eq!(within(2, kept).await, ExitReason::Shutdown);
+    for waiter in waiters {
+        assert_eq!(within(2, waiter).await.unwrap(), ExitReason::Shutdown);
+    }
+    // Once ended, at once.
+    assert_eq!(within(2, server.exited()).await, ExitReason::Shutdown);
+}
