@@ -114,3 +114,164 @@ async fn the_default_timeout_is_five_seconds() {
         "{took:?}"
     );
 }
+
+// Timeouts of a second or more wait in a per-thread epoch before they get a timer
+// of their own (see `gensrv::call`): under paused time each still ends exactly on
+// its deadline, whether its call started early or late in an epoch.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn long_timeouts_end_on_their_deadline_under_paused_time() {
+    use tokio::time::Instant;
+    let holder = Holder::start(Holder::default()).await.unwrap();
+    let mut calls = Vec::new();
+    for i in 0..600u64 {
+        let holder = holder.clone();
+        // Started at different points of the epochs.
+        tokio::time::sleep(Duration::from_millis(i % 7 * 150)).await;
+        calls.push(tokio::spawn(async move {
+            if i % 3 == 0 {
+                assert_eq!(holder.echo(i as u32).await, Ok(i as u32));
+                return;
+            }
+            let timeout = Duration::from_millis(1000 + (i * 7919) % 9000);
+            let started = Instant::now();
+            assert_eq!(
+                holder.hold().timeout(timeout).await,
+                Err(CallError::Timeout)
+            );
+            let took = started.elapsed();
+            assert!(
+                took >= timeout && took <= timeout + Duration::from_millis(2),
+                "call {i}: {took:?} for {timeout:?}"
+            );
+        }));
+    }
+    for call in calls {
+        call.await.unwrap();
+    }
+}
+
+// The same in real time, on two workers, with calls answered in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_timeouts_end_on_time_on_two_workers() {
+    let holder = within(5, Holder::start(Holder::default())).await.unwrap();
+    let mut calls = Vec::new();
+    for i in 0..2000u64 {
+        let holder = holder.clone();
+        calls.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                for _ in 0..10 {
+                    assert_eq!(holder.echo(i as u32).await, Ok(i as u32));
+                }
+                return;
+            }
+            let timeout = Duration::from_millis(1000 + i % 300);
+            let started = Instant::now();
+            assert_eq!(
+                holder.hold().timeout(timeout).await,
+                Err(CallError::Timeout)
+            );
+            let took = started.elapsed();
+            assert!(
+                took >= timeout && took < timeout + Duration::from_secs(1),
+                "call {i}: {took:?} for {timeout:?}"
+            );
+        }));
+    }
+    within(10, async {
+        for call in calls {
+            call.await.unwrap();
+        }
+    })
+    .await;
+}
+
+/// Polls `future` once.
+async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx)))
+        .await
+}
+
+/// How a waiting call leaves the runtime (and thread) it first waited on.
+#[derive(Clone, Copy, Debug)]
+enum Move {
+    /// That runtime is shut down.
+    ShutDown,
+    /// That runtime lives on, idle.
+    LeftIdle,
+    /// It waited on another thread, which has exited.
+    ThreadExited,
+}
+
+// A call first polled on one runtime and then awaited on another still times out
+// on time, however it left the first.
+#[test]
+fn a_waiting_call_moved_to_another_runtime_times_out_on_time() {
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let holder = server_runtime
+        .block_on(async { Holder::start(Holder::default()).await })
+        .unwrap();
+    let timeout = Duration::from_millis(1200);
+    let current = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    for how in [Move::ShutDown, Move::LeftIdle, Move::ThreadExited] {
+        let started = Instant::now();
+        let mut pending = Box::pin(holder.hold().timeout(timeout).send());
+        let first = current();
+        let mut kept = None;
+        match how {
+            Move::ThreadExited => {
+                pending = std::thread::spawn(move || {
+                    assert!(first.block_on(poll_once(&mut pending)).is_pending());
+                    pending
+                })
+                .join()
+                .unwrap();
+            }
+            _ => {
+                assert!(first.block_on(poll_once(&mut pending)).is_pending());
+                if let Move::LeftIdle = how {
+                    kept = Some(first);
+                }
+            }
+        }
+        let reply = current().block_on(within(5, pending));
+        let took = started.elapsed();
+        assert_eq!(reply, Err(CallError::Timeout), "{how:?}");
+        assert!(
+            took >= timeout && took < timeout + Duration::from_secs(1),
+            "{how:?}: {took:?}"
+        );
+        drop(kept);
+    }
+}
+
+// A waiting call polled again and again (here by a `select!` loop) keeps its
+// deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_polled_again_while_waiting_keeps_its_deadline() {
+    let holder = Holder::start(Holder::default()).await.unwrap();
+    let timeout = Duration::from_millis(1200);
+    let started = Instant::now();
+    let mut pending = std::pin::pin!(holder.hold().timeout(timeout).send());
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    let reply = loop {
+        tokio::select! {
+            reply = &mut pending => break reply,
+            _ = ticks.tick() => {}
+        }
+    };
+    let took = started.elapsed();
+    assert_eq!(reply, Err(CallError::Timeout));
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(1),
+        "{took:?}"
+    );
+}
