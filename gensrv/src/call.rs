@@ -70,19 +70,29 @@ mod epoch {
     //! tokio's wheel and removing it again, each under the driver's lock: that was
     //! most of what a call cost beyond its oneshot.
     //! Instead each thread keeps one tokio timer, the *anchor*, due [`AHEAD`] after
-    //! it was last armed, and the wakers of the calls waiting on it, its *epoch*.
-    //! A call whose deadline is no earlier than the anchor's registers its waker in
-    //! the epoch (a slot in a vector behind a lock only its thread normally takes)
-    //! when it first waits, and frees the slot when it is answered or dropped. (A
-    //! freed slot keeps its waker until it is taken again or the epoch ends, so
-    //! that a task calling in a loop reuses it without a clone.) When the anchor
-    //! fires, the epoch ends: the calls still registered are woken, and each then
-    //! arms its own tokio timer for its own deadline, on whatever runtime it is
-    //! polled on. The epoch decides only when a call gets its timer, never
-    //! when it times out. A call polled again for any other reason (a spurious
-    //! wake-up, a `select!`, a move to another task or runtime) also leaves the
-    //! epoch for a timer of its own, so a registered waker is always the one the
-    //! call was last polled with.
+    //! it was last armed, and the wakers of the calls that waited on it, its
+    //! *epoch*. A call whose deadline is no earlier than the anchor's registers its
+    //! waker in the epoch when it first waits. When the anchor fires, the epoch
+    //! ends: every waker registered is woken, and each call still waiting then arms
+    //! its own tokio timer for its own deadline, on whatever runtime it is polled
+    //! on. The epoch decides only when a call gets its timer, never when it times
+    //! out. A call polled again for any other reason (a spurious wake-up, a
+    //! `select!`, a move to another task or runtime) also leaves the epoch for a
+    //! timer of its own, so a waker relied on is always the one the call was last
+    //! polled with.
+    //!
+    //! The epoch keeps *wakers*, not calls: one entry per task (per distinct
+    //! waker), kept until the epoch ends, whether or not that task still waits.
+    //! So a call leaves nothing to undo when it is answered, and a task calling
+    //! again and again (the usual loop, or a few such tasks taking turns on a
+    //! thread) finds its waker among the few the thread registered last, kept in
+    //! the thread-local beside the anchor, and waits with no lock, no shared
+    //! write and no clone. (Registering and unregistering each call under the
+    //! epoch's lock, with a reference to the epoch held by each call, cost about a
+    //! tenth of a call between servers on many threads.) The price: when an epoch
+    //! ends, a task that waited on a call in it but no longer waits is woken once
+    //! for nothing (at most once per second per task and thread), and a task's
+    //! waker, hence its memory, is kept up to [`AHEAD`] after its call.
     //!
     //! The anchor also keeps those timers cheap: inserting a timer due before every
     //! other one makes tokio wake its time driver (a syscall, and on the
@@ -100,17 +110,27 @@ mod epoch {
     //! - The anchor's waker only takes the epoch's wakers and wakes them: it never
     //!   touches a timer, so it is safe wherever the time driver calls it (on any
     //!   thread, and during shutdown).
-    //! - An epoch ends, waking its calls, when its anchor fires, when the thread
+    //! - An epoch ends, waking its wakers, when its anchor fires, when the thread
     //!   starts the next epoch (the anchor came due before the driver processed it),
     //!   and when the anchor is dropped (the thread went to another runtime, or
     //!   exits). An epoch that has ended takes no registration, so no call is left
     //!   in an epoch that will not end.
+    //! - A waker found among the thread's recent ones is relied on only if the
+    //!   epoch has not ended (`Epoch::ended`, set before any of its wakers is
+    //!   woken). If it ends after that check, the waker is woken after the call
+    //!   returned `Pending` or while it is being polled, and either way the call is
+    //!   polled again. If it had ended before the poll began, the wake-up that the
+    //!   poll consumed happened after `ended` was set, so the check sees it (the
+    //!   executor's wake and poll synchronize; the flag is released before the
+    //!   wakes and acquired by the check).
     //! - A call with a deadline before the anchor's, or polled outside a runtime,
     //!   gets its own timer at once, as every call did before.
 
     use std::cell::RefCell;
+    use std::collections::HashMap;
     use std::future::Future;
     use std::pin::Pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
     use std::task::{Context, Wake, Waker};
     use std::time::Duration;
@@ -122,9 +142,15 @@ mod epoch {
     /// default 5 s among them) start in an epoch rather than with a timer.
     const AHEAD: Duration = Duration::from_secs(1);
 
-    /// The calls waiting in one epoch.
+    /// How many of the wakers it registered last a thread keeps at hand (a few
+    /// callers taking turns on one worker: the scale benchmark has 4 per core).
+    const RECENT: usize = 8;
+
+    /// The wakers of the calls that waited in one epoch.
     #[derive(Default)]
     struct Epoch {
+        /// The epoch has ended: set (under the lock) before any waker is woken.
+        ended: AtomicBool,
         waiters: Mutex<Waiters>,
     }
 
@@ -132,20 +158,19 @@ mod epoch {
     struct Waiters {
         /// Whether the epoch has ended: no registration is taken any more.
         ended: bool,
-        /// The calls registered, by key.
-        slots: Vec<Slot>,
-        /// The free keys, the one freed last at the end.
-        free: Vec<usize>,
+        /// One waker per task, by the identity `Waker::will_wake` compares (its
+        /// data and vtable pointers): a task is registered once however many calls
+        /// it makes. Each key is the identity of the waker it holds, which the
+        /// waker keeps alive, so no other waker can have it meanwhile.
+        wakers: HashMap<(usize, usize), Waker>,
     }
 
-    /// One call's place in an epoch.
-    struct Slot {
-        /// The waker of the call registered, or of the one registered last in a
-        /// free slot: a task that calls again and again (the usual loop) takes
-        /// the same slot back without cloning its waker anew.
-        waker: Waker,
-        /// Whether a call is registered (the slot is not free).
-        taken: bool,
+    /// The identity `Waker::will_wake` compares.
+    fn identity(waker: &Waker) -> (usize, usize) {
+        (
+            waker.data() as usize,
+            std::ptr::from_ref(waker.vtable()) as usize,
+        )
     }
 
     impl Epoch {
@@ -154,20 +179,31 @@ mod epoch {
             self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
         }
 
-        /// Wakes every call registered, and refuses any further registration.
+        /// Wakes every waker registered, and refuses any further registration.
         fn end(&self) {
-            let slots = {
+            let wakers = {
                 let mut waiters = self.waiters();
                 waiters.ended = true;
-                waiters.free = Vec::new();
-                std::mem::take(&mut waiters.slots)
+                self.ended.store(true, Ordering::Release);
+                std::mem::take(&mut waiters.wakers)
             };
             // Outside the lock: waking, or dropping, a waker may do anything.
-            for slot in slots {
-                if slot.taken {
-                    slot.waker.wake();
-                }
+            for waker in wakers.into_values() {
+                waker.wake();
             }
+        }
+
+        /// Registers `waker`; false if the epoch has ended.
+        fn register(&self, waker: &Waker) -> bool {
+            let mut waiters = self.waiters();
+            if waiters.ended {
+                return false;
+            }
+            waiters
+                .wakers
+                .entry(identity(waker))
+                .or_insert_with(|| waker.clone());
+            true
         }
     }
 
@@ -182,29 +218,16 @@ mod epoch {
         }
     }
 
-    /// A call's place in an epoch; leaves it when dropped.
-    pub(super) struct Registration {
-        epoch: Arc<Epoch>,
-        key: usize,
-    }
-
-    impl Drop for Registration {
-        fn drop(&mut self) {
-            let mut waiters = self.epoch.waiters();
-            if !waiters.ended {
-                // The waker stays, for the next registration of the same task.
-                waiters.slots[self.key].taken = false;
-                waiters.free.push(self.key);
-            }
-        }
-    }
-
     /// This thread's anchor: its runtime, when it is due, its epoch and its timer.
     struct Anchor {
         runtime: tokio::runtime::Id,
         due: Instant,
         epoch: Arc<Epoch>,
         sleep: Pin<Box<Sleep>>,
+        /// The wakers this thread registered in `epoch` last (clones, so that each
+        /// stays the identity it was registered with), the latest at `next - 1`.
+        recent: [Option<Waker>; RECENT],
+        next: usize,
     }
 
     impl Anchor {
@@ -216,6 +239,7 @@ mod epoch {
         fn arm(&mut self, due: Instant) -> Arc<Epoch> {
             self.sleep.as_mut().reset(due);
             self.due = due;
+            self.recent = Default::default();
             let epoch = Arc::new(Epoch::default());
             let waker = Waker::from(epoch.clone());
             let mut cx = Context::from_waker(&waker);
@@ -227,6 +251,29 @@ mod epoch {
                 epoch.end();
             }
             std::mem::replace(&mut self.epoch, epoch)
+        }
+
+        /// Registers `waker` in the epoch, unless the thread did already; false if
+        /// the epoch has ended.
+        fn register(&mut self, waker: &Waker) -> bool {
+            if self.epoch.ended.load(Ordering::Acquire) {
+                return false;
+            }
+            if self
+                .recent
+                .iter()
+                .any(|known| known.as_ref().is_some_and(|k| k.will_wake(waker)))
+            {
+                return true;
+            }
+            if !self.epoch.register(waker) {
+                return false;
+            }
+            // Replaced outside any lock; a waker dropped here is a clone the epoch
+            // still holds, so this drops no task.
+            self.recent[self.next] = Some(waker.clone());
+            self.next = (self.next + 1) % RECENT;
+            true
         }
     }
 
@@ -242,52 +289,32 @@ mod epoch {
     }
 
     /// Registers a call first waiting at `now` with `waker`, if this thread's epoch
-    /// ends before `deadline`; `None` if the call needs a timer of its own.
-    pub(super) fn register(now: Instant, deadline: Instant, waker: &Waker) -> Option<Registration> {
-        let runtime = tokio::runtime::Handle::try_current().ok()?.id();
-        let armed = ANCHOR.with_borrow(|anchor| {
+    /// ends before `deadline`; false if the call needs a timer of its own.
+    pub(super) fn register(now: Instant, deadline: Instant, waker: &Waker) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
+            return false;
+        };
+        let registered = ANCHOR.try_with(|anchor| {
+            let mut anchor = anchor.try_borrow_mut().ok()?;
             let anchor = anchor
-                .as_ref()
+                .as_mut()
                 .filter(|anchor| anchor.runtime == runtime && anchor.due > now)?;
-            Some((anchor.due <= deadline).then(|| anchor.epoch.clone()))
+            Some(anchor.due <= deadline && anchor.register(waker))
         });
-        let epoch = match armed {
-            Some(epoch) => epoch?,
-            None => renew(runtime, now).filter(|_| now + AHEAD <= deadline)?,
-        };
-        let mut waiters = epoch.waiters();
-        if waiters.ended {
-            return None;
+        match registered {
+            Ok(Some(registered)) => registered,
+            // No anchor of this runtime that is still to come.
+            Ok(None) => now + AHEAD <= deadline && renew(runtime, now, waker),
+            Err(_) => false,
         }
-        // The slot freed last, whose waker is likely this one (a task calling in a
-        // loop), else a new one. A waker replaced is dropped outside the lock.
-        let (key, replaced) = match waiters.free.pop() {
-            Some(key) => {
-                let slot = &mut waiters.slots[key];
-                slot.taken = true;
-                let replaced = (!slot.waker.will_wake(waker))
-                    .then(|| std::mem::replace(&mut slot.waker, waker.clone()));
-                (key, replaced)
-            }
-            None => {
-                waiters.slots.push(Slot {
-                    waker: waker.clone(),
-                    taken: true,
-                });
-                (waiters.slots.len() - 1, None)
-            }
-        };
-        drop(waiters);
-        drop(replaced);
-        Some(Registration { epoch, key })
     }
 
-    /// Arms this thread's anchor on `runtime` from `now`, in a new epoch, and gives
-    /// that epoch. `None` while the thread-local is borrowed (only if a waker woken
-    /// here comes back) or being destroyed.
+    /// Arms this thread's anchor on `runtime` from `now`, in a new epoch, and
+    /// registers `waker` in it. False while the thread-local is borrowed (only if a
+    /// waker woken here comes back) or being destroyed.
     #[cold]
     #[inline(never)]
-    fn renew(runtime: tokio::runtime::Id, now: Instant) -> Option<Arc<Epoch>> {
+    fn renew(runtime: tokio::runtime::Id, now: Instant, waker: &Waker) -> bool {
         let due = now + AHEAD;
         // The epoch or anchor replaced is ended (or dropped, ending its epoch) once
         // the thread-local is released, as a waker it wakes may do anything.
@@ -305,17 +332,21 @@ mod epoch {
                         due,
                         epoch: Arc::new(Epoch::default()),
                         sleep: Box::pin(tokio::time::sleep_until(due)),
+                        recent: Default::default(),
+                        next: 0,
                     })
                     .arm(due)
                 }
             };
-            let epoch = slot.as_ref().map(|anchor| anchor.epoch.clone());
-            Some((epoch, ended))
+            let registered = slot.as_mut().is_some_and(|anchor| anchor.register(waker));
+            Some((registered, ended))
         });
         drop(replaced);
-        let (epoch, ended) = renewed.ok().flatten()?;
+        let Some((registered, ended)) = renewed.ok().flatten() else {
+            return false;
+        };
         ended.end();
-        epoch
+        registered
     }
 }
 
@@ -384,7 +415,6 @@ impl<R> Call<R> {
             },
             timeout: self.timeout,
             deadline: None,
-            registration: None,
             timer: None,
         }
     }
@@ -422,8 +452,6 @@ pin_project_lite::pin_project! {
         timeout: Duration,
         // When the call times out, from its first poll on.
         deadline: Option<Instant>,
-        // Its place in this thread's epoch while it waits without a timer.
-        registration: Option<epoch::Registration>,
         // Its timer, once it has one.
         #[pin]
         timer: Option<Sleep>,
@@ -448,7 +476,6 @@ impl<R> Future for PendingReply<R> {
             State::Waiting(waiting, exit) => (waiting, exit),
         };
         if let Poll::Ready(outcome) = poll_reply(waiting, exit, cx) {
-            *this.registration = None;
             return Poll::Ready(outcome);
         }
         let deadline = match *this.deadline {
@@ -458,8 +485,8 @@ impl<R> Future for PendingReply<R> {
                 // As `tokio::time::sleep`, with the clock read once for both.
                 let deadline = now + (*this.timeout).min(FAR);
                 *this.deadline = Some(deadline);
-                *this.registration = epoch::register(now, deadline, cx.waker());
-                if this.registration.is_some() {
+                if epoch::register(now, deadline, cx.waker()) {
+                    // Until the epoch ends, or any other wake-up.
                     return Poll::Pending;
                 }
                 deadline
@@ -468,7 +495,6 @@ impl<R> Future for PendingReply<R> {
         if this.timer.is_none() {
             // Polled again while in an epoch (its end, or any other wake-up), or
             // not in one: a timer of its own from now on.
-            *this.registration = None;
             this.timer.set(Some(tokio::time::sleep_until(deadline)));
         }
         if let Some(timer) = this.timer.as_pin_mut() {
