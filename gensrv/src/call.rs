@@ -125,6 +125,22 @@ mod epoch {
     //!   wakes and acquired by the check).
     //! - A call with a deadline before the anchor's, or polled outside a runtime,
     //!   gets its own timer at once, as every call did before.
+    //!
+    //! Which runtime a call is polled on is asked of tokio (`Handle::try_current`,
+    //! which clones and drops the runtime's handle: on a multi-thread runtime, two
+    //! atomic writes to a counter every worker writes, a fifth of the time of a
+    //! call between servers on many threads). It is not asked when the task's
+    //! waker is among the thread's recent ones and the anchor is a multi-thread
+    //! runtime's: such an anchor fires (or its runtime shuts down, which fires it)
+    //! whatever this thread runs, since that runtime's own workers drive its
+    //! timers, so a call may wait on it from any runtime. (A current-thread
+    //! runtime's timers run only while a thread is in its `block_on`: its anchor
+    //! is relied on only by calls polled on it.) The one difference: a call polled
+    //! on a runtime with paused time, by a task whose waker this thread also used
+    //! in a multi-thread runtime in the same second (a `LocalSet` moved between
+    //! runtimes, say), gets its own timer when the anchor fires in real time
+    //! rather than at once, so its timeout may be seen later in paused time than
+    //! its deadline (never missed: the timer, due already, fires at once).
 
     use std::cell::RefCell;
     use std::collections::HashMap;
@@ -221,6 +237,9 @@ mod epoch {
     /// This thread's anchor: its runtime, when it is due, its epoch and its timer.
     struct Anchor {
         runtime: tokio::runtime::Id,
+        /// Whether `runtime` is a multi-thread runtime, whose own workers drive
+        /// the anchor's timer.
+        multi_thread: bool,
         due: Instant,
         epoch: Arc<Epoch>,
         sleep: Pin<Box<Sleep>>,
@@ -253,17 +272,21 @@ mod epoch {
             std::mem::replace(&mut self.epoch, epoch)
         }
 
+        /// Whether `waker` is registered in an epoch that has not ended, as one of
+        /// the thread's recent ones.
+        #[inline]
+        fn knows(&self, waker: &Waker) -> bool {
+            !self.epoch.ended.load(Ordering::Acquire)
+                && self
+                    .recent
+                    .iter()
+                    .any(|known| known.as_ref().is_some_and(|k| k.will_wake(waker)))
+        }
+
         /// Registers `waker` in the epoch, unless the thread did already; false if
         /// the epoch has ended.
         fn register(&mut self, waker: &Waker) -> bool {
-            if self.epoch.ended.load(Ordering::Acquire) {
-                return false;
-            }
-            if self
-                .recent
-                .iter()
-                .any(|known| known.as_ref().is_some_and(|k| k.will_wake(waker)))
-            {
+            if self.knows(waker) {
                 return true;
             }
             if !self.epoch.register(waker) {
@@ -291,21 +314,34 @@ mod epoch {
     /// Registers a call first waiting at `now` with `waker`, if this thread's epoch
     /// ends before `deadline`; false if the call needs a timer of its own.
     pub(super) fn register(now: Instant, deadline: Instant, waker: &Waker) -> bool {
-        let Ok(runtime) = tokio::runtime::Handle::try_current().map(|h| h.id()) else {
-            return false;
-        };
         let registered = ANCHOR.try_with(|anchor| {
             let mut anchor = anchor.try_borrow_mut().ok()?;
-            let anchor = anchor
+            if let Some(anchor) = anchor.as_ref()
+                && anchor.multi_thread
+                && anchor.due > now
+                && anchor.due <= deadline
+                && anchor.knows(waker)
+            {
+                // A task calling again on a multi-thread runtime's worker: no need
+                // to know the runtime (see the module docs).
+                return Some(Ok(true));
+            }
+            let Ok(handle) = tokio::runtime::Handle::try_current() else {
+                return Some(Ok(false));
+            };
+            match anchor
                 .as_mut()
-                .filter(|anchor| anchor.runtime == runtime && anchor.due > now)?;
-            Some(anchor.due <= deadline && anchor.register(waker))
+                .filter(|anchor| anchor.runtime == handle.id() && anchor.due > now)
+            {
+                Some(anchor) => Some(Ok(anchor.due <= deadline && anchor.register(waker))),
+                // No anchor of this runtime that is still to come.
+                None => Some(Err(handle)),
+            }
         });
         match registered {
-            Ok(Some(registered)) => registered,
-            // No anchor of this runtime that is still to come.
-            Ok(None) => now + AHEAD <= deadline && renew(runtime, now, waker),
-            Err(_) => false,
+            Ok(Some(Ok(registered))) => registered,
+            Ok(Some(Err(handle))) => now + AHEAD <= deadline && renew(&handle, now, waker),
+            Ok(None) | Err(_) => false,
         }
     }
 
@@ -314,7 +350,8 @@ mod epoch {
     /// waker woken here comes back) or being destroyed.
     #[cold]
     #[inline(never)]
-    fn renew(runtime: tokio::runtime::Id, now: Instant, waker: &Waker) -> bool {
+    fn renew(handle: &tokio::runtime::Handle, now: Instant, waker: &Waker) -> bool {
+        let runtime = handle.id();
         let due = now + AHEAD;
         // The epoch or anchor replaced is ended (or dropped, ending its epoch) once
         // the thread-local is released, as a waker it wakes may do anything.
@@ -329,6 +366,10 @@ mod epoch {
                     replaced = slot.take();
                     slot.insert(Anchor {
                         runtime,
+                        multi_thread: matches!(
+                            handle.runtime_flavor(),
+                            tokio::runtime::RuntimeFlavor::MultiThread
+                        ),
                         due,
                         epoch: Arc::new(Epoch::default()),
                         sleep: Box::pin(tokio::time::sleep_until(due)),
