@@ -185,6 +185,44 @@ async fn long_timeouts_end_on_time_on_two_workers() {
     .await;
 }
 
+// A task that calls again and again finds its waker already in its thread's epoch
+// and waits without registering anew (on a multi-thread runtime, without asking
+// for the runtime either): its long call still times out on time, and the epochs
+// that end while it is not waiting (waking it for nothing) do it no harm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_calling_in_a_loop_still_times_out_on_time() {
+    let holder = within(5, Holder::start(Holder::default())).await.unwrap();
+    let tasks: Vec<_> = (0..8u64)
+        .map(|k| {
+            let holder = holder.clone();
+            tokio::spawn(async move {
+                for round in 0..3u64 {
+                    for i in 0..200u32 {
+                        assert_eq!(holder.echo(i).await, Ok(i));
+                    }
+                    let timeout = Duration::from_millis(1000 + 150 * k + 50 * round);
+                    let started = Instant::now();
+                    assert_eq!(
+                        holder.hold().timeout(timeout).await,
+                        Err(CallError::Timeout)
+                    );
+                    let took = started.elapsed();
+                    assert!(
+                        took >= timeout && took < timeout + Duration::from_secs(1),
+                        "task {k}, round {round}: {took:?} for {timeout:?}"
+                    );
+                }
+            })
+        })
+        .collect();
+    within(15, async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    })
+    .await;
+}
+
 /// Polls `future` once.
 async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
     std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx)))
