@@ -92,7 +92,10 @@ mod epoch {
     //! tenth of a call between servers on many threads.) The price: when an epoch
     //! ends, a task that waited on a call in it but no longer waits is woken once
     //! for nothing (at most once per second per task and thread), and a task's
-    //! waker, hence its memory, is kept up to [`AHEAD`] after its call.
+    //! waker, hence its memory, is kept up to [`AHEAD`] after its call; the clones
+    //! of the [`RECENT`] last ones the thread keeps at hand live until its next
+    //! epoch begins, at its first call after this one ended (so a thread that
+    //! stops calling keeps at most that many tasks' memory, until it exits).
     //!
     //! The anchor also keeps those timers cheap: inserting a timer due before every
     //! other one makes tokio wake its time driver (a syscall, and on the
