@@ -14,6 +14,9 @@ pub(crate) enum Kind {
     Cast,
     Info,
     Terminate,
+    /// `#[format_status] fn ..(&self) -> String`: the state as status and crash
+    /// reports show it (OTP's `format_status`).
+    FormatStatus,
 }
 
 impl Kind {
@@ -24,6 +27,7 @@ impl Kind {
             Kind::Cast => "#[cast]",
             Kind::Info => "#[info]",
             Kind::Terminate => "#[terminate]",
+            Kind::FormatStatus => "#[format_status]",
         }
     }
 }
@@ -44,11 +48,12 @@ pub(crate) fn marker_of(path: &syn::Path) -> Option<Marker> {
         "cast" => Marker::Known(Kind::Cast),
         "info" => Marker::Known(Kind::Info),
         "terminate" => Marker::Known(Kind::Terminate),
+        "format_status" => Marker::Known(Kind::FormatStatus),
         "handle_call" => Marker::Unknown(Some("#[call]")),
         "handle_cast" => Marker::Unknown(Some("#[cast]")),
         "handle_info" => Marker::Unknown(Some("#[info]")),
         "handle_continue" => Marker::Unknown(Some("#[info] with `ctx.continue_with`")),
-        "code_change" | "format_status" => Marker::Unknown(None),
+        "code_change" => Marker::Unknown(None),
         _ => return None,
     };
     Some(marker)

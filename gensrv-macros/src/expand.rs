@@ -247,7 +247,7 @@ impl Gen<'_> {
             Kind::Call => &self.call,
             Kind::Cast => &self.cast,
             Kind::Info => &self.info,
-            Kind::Init | Kind::Terminate => unreachable!("no message enum"),
+            Kind::Init | Kind::Terminate | Kind::FormatStatus => unreachable!("no message enum"),
         }
     }
 
@@ -713,6 +713,8 @@ impl Gen<'_> {
         let handle_info = self.dispatch(Kind::Info);
         let runtime_info = self.runtime_info();
         let terminate = self.terminate();
+        let format_status = self.format_status();
+        let names = [Kind::Call, Kind::Cast, Kind::Info].map(|kind| self.handler_names(kind));
         quote! {
             #[automatically_derived]
             impl #impl_generics ::gensrv::GenServer for #self_ty #where_send {
@@ -728,6 +730,14 @@ impl Gen<'_> {
                 #handle_info
                 #runtime_info
                 #terminate
+                #format_status
+                #(#names)*
+
+                fn __backup(&self) -> ::core::option::Option<Self> {
+                    #[allow(unused_imports)]
+                    use ::gensrv::__private::{BackupByClone as _, NoBackup as _};
+                    (&::gensrv::__private::Backup(self)).backup()
+                }
             }
         }
     }
@@ -885,6 +895,65 @@ impl Gen<'_> {
         quote!(#(#methods)*)
     }
 
+    /// `format_status`, calling the `#[format_status]` method, whose return type
+    /// may be any `Display` (a `String`, a `&str`); if it is not, the error is at
+    /// the user's `-> T`.
+    fn format_status(&self) -> TokenStream {
+        let Some(handler) = self.server.handlers(Kind::FormatStatus).next() else {
+            return quote!();
+        };
+        if handler.rejected {
+            return quote!();
+        }
+        let method = handler.name();
+        let span = match &handler.method.sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => method.span(),
+        };
+        // The whole call at the return type, the method's name included.
+        let method = Ident::new(&method.to_string(), span);
+        let text = quote_spanned! {span=>
+            ::gensrv::__private::StatusText::status_text(Self::#method(self))
+        };
+        let cfg = handler.cfg_attr();
+        quote! {
+            #cfg
+            fn format_status(&self) -> ::std::string::String {
+                #text
+            }
+        }
+    }
+
+    /// `call_name`, `cast_name` or `info_name`: the handler each message goes to,
+    /// by its method's name, for traces and crash reports.
+    fn handler_names(&self, kind: Kind) -> TokenStream {
+        let (method, message, default) = match kind {
+            Kind::Call => (quote!(call_name), quote!(Self::Call), "handle_call"),
+            Kind::Cast => (quote!(cast_name), quote!(Self::Cast), "handle_cast"),
+            _ => (quote!(info_name), quote!(Self::Info), "handle_info"),
+        };
+        let enum_ident = self.enum_ident(kind);
+        let arms = self.server.handlers(kind).map(|handler| {
+            let variant = variant_name(handler.name());
+            let name = handler.name().to_string();
+            let name = name.trim_start_matches("r#");
+            let cfg = handler.cfg_attr();
+            quote! {
+                #cfg
+                #enum_ident::#variant { .. } => #name,
+            }
+        });
+        quote! {
+            #[allow(unreachable_patterns)]
+            fn #method(__gensrv_message: &#message) -> &'static str {
+                match __gensrv_message {
+                    #(#arms)*
+                    _ => #default,
+                }
+            }
+        }
+    }
+
     fn terminate(&self) -> TokenStream {
         let Some(handler) = self.server.handlers(Kind::Terminate).next() else {
             return quote!();
@@ -967,7 +1036,7 @@ impl Gen<'_> {
     /// `Self` spelled out, each with the span of the user's type.
     fn sent_types(&self, handler: &Handler<'_>) -> Vec<(Type, proc_macro2::Span)> {
         let mut types = Vec::new();
-        if handler.kind == Kind::Terminate {
+        if matches!(handler.kind, Kind::Terminate | Kind::FormatStatus) {
             return types;
         }
         for arg in handler

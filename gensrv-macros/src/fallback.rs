@@ -118,7 +118,7 @@ fn keep_usable(server: &mut Server<'_>) {
             return false;
         }
         let kind = handler.kind;
-        if matches!(kind, Kind::Init | Kind::Terminate) {
+        if matches!(kind, Kind::Init | Kind::Terminate | Kind::FormatStatus) {
             if once.contains(&kind) {
                 return false;
             }

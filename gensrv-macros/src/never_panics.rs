@@ -60,6 +60,7 @@ const IDENTS: &[&str] = &[
     "info",
     "init",
     "terminate",
+    "format_status",
     "handle_call",
     "gen_server",
     "vis",
@@ -88,6 +89,7 @@ const SNIPPETS: &[&str] = &[
     "#[info]",
     "#[init]",
     "#[terminate]",
+    "#[format_status]",
     "#[call(x)]",
     "#[cast = 1]",
     "#[handle_call]",
@@ -200,6 +202,7 @@ const TEMPLATES: &[&str] = &[
     "impl Foo { #[cast] fn f(&mut self, $: $, ctx: &mut Context<Self>) {} }",
     "impl<$> Foo<$> where $ { #[info] fn f(&mut self, m: $) {} }",
     "impl Foo { #[init] fn i($) -> $ {} #[terminate] fn t($) {} }",
+    "impl Foo { #[format_status] fn s($) -> $ {} #[format_status] $ }",
     "impl Foo { #[call] async fn f(&self, r: ReplyTo<$>, $) {} #[info] fn g(&self, $) {} }",
     "impl Foo { #[cfg_attr($, $)] fn f(&self) {} }",
 ];

@@ -43,7 +43,7 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
                 attr.path().to_token_stream()
             ),
             Stray::Unknown(None) => format!(
-                "unknown handler attribute `{}`; gensrv's handler attributes are #[init], #[call], #[cast], #[info] and #[terminate]",
+                "unknown handler attribute `{}`; gensrv's handler attributes are #[init], #[call], #[cast], #[info], #[terminate] and #[format_status]",
                 attr.path().to_token_stream()
             ),
             Stray::Second(kind) => format!(
@@ -60,6 +60,7 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
     }
     check_once(server, Kind::Init, &mut errors);
     check_once(server, Kind::Terminate, &mut errors);
+    check_once(server, Kind::FormatStatus, &mut errors);
     check_variants(server, &mut errors);
     check_info_types(server, &mut errors);
     for method in twice_named(server) {
@@ -163,6 +164,10 @@ fn check_handler(handler: &Handler<'_>, errors: &mut Errors) {
             }
             Some(_) => {}
         },
+        Kind::FormatStatus => {
+            check_format_status(handler, errors);
+            return;
+        }
     }
 
     check_context(handler, errors);
@@ -172,6 +177,41 @@ fn check_handler(handler: &Handler<'_>, errors: &mut Errors) {
         check_messages(handler, errors);
     }
     check_output(handler, errors);
+}
+
+/// `#[format_status] fn ..(&self) -> String`: it runs in the server between two
+/// messages (`get_status`) and in crash reports, where nothing can be awaited and
+/// the state is only looked at.
+fn check_format_status(handler: &Handler<'_>, errors: &mut Errors) {
+    const SHAPE: &str = "#[format_status] takes `&self` only: `fn status(&self) -> String`";
+    let sig = &handler.method.sig;
+    match handler.receiver {
+        None => errors.push(&sig.ident, SHAPE),
+        Some(receiver)
+            if receiver.colon_token.is_some()
+                || receiver.reference.is_none()
+                || receiver.mutability.is_some() =>
+        {
+            errors.push(receiver, SHAPE)
+        }
+        Some(_) => {}
+    }
+    for arg in &handler.args {
+        errors.push(arg.pat_type, SHAPE);
+    }
+    if let Some(asyncness) = &sig.asyncness {
+        errors.push(
+            asyncness,
+            "#[format_status] cannot be `async`: crash reports call it where nothing can be awaited",
+        );
+    }
+    match &sig.output {
+        ReturnType::Type(_, ty) if !is_unit(ty) => {}
+        _ => errors.push(
+            &sig.ident,
+            "#[format_status] returns the text to show for the state: `-> String` (or any `Display`)",
+        ),
+    }
 }
 
 fn check_receiver(handler: &Handler<'_>, errors: &mut Errors) {
@@ -537,7 +577,9 @@ pub(crate) fn is_valid(handler: &Handler<'_>) -> bool {
 /// then the fallback writes it, so that the rest of the crate still compiles.
 pub(crate) fn has_valid_shape(handler: &Handler<'_>) -> bool {
     let kind = handler.kind;
-    if kind == Kind::Terminate || !handler.method.sig.generics.params.is_empty() {
+    if matches!(kind, Kind::Terminate | Kind::FormatStatus)
+        || !handler.method.sig.generics.params.is_empty()
+    {
         return false;
     }
     let mut errors = Errors::default();

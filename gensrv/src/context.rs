@@ -53,7 +53,14 @@ pub struct Context<S: GenServer> {
     /// Whether a handler asked for anything below: the loop checks this one flag
     /// per message, not each field.
     pub(crate) changed: bool,
-    stop: Option<ExitReason>,
+    /// `sys::suspend`ed: the loop handles only sys requests and stop.
+    pub(crate) suspended: bool,
+    /// The handler running, or the one that ran last (OTP's "last message"), for
+    /// the crash report. Here rather than in the loop: it must outlive a panic.
+    pub(crate) handler: Option<&'static str>,
+    /// Boxed: asked once in a server's life, and 8 bytes rather than 32 in every
+    /// server's task.
+    stop: Option<Box<ExitReason>>,
     timeout: Option<Duration>,
     continuation: Option<S::Info>,
     /// Running timers; few per server, and none for most.
@@ -72,6 +79,8 @@ impl<S: GenServer> Context<S> {
         Context {
             this,
             changed: false,
+            suspended: false,
+            handler: None,
             stop: None,
             timeout: None,
             continuation: None,
@@ -101,7 +110,7 @@ impl<S: GenServer> Context<S> {
     }
 
     pub(crate) fn take_stop(&mut self) -> Option<ExitReason> {
-        self.stop.take()
+        self.stop.take().map(|reason| *reason)
     }
 
     pub(crate) fn take_continuation(&mut self) -> Option<S::Info> {
@@ -137,7 +146,7 @@ impl<S: GenServer> Context<S> {
     /// still queued are dropped and their callers get
     /// [`CallError::Exited`](crate::CallError::Exited).
     pub fn stop(&mut self, reason: ExitReason) {
-        self.stop = Some(reason);
+        self.stop = Some(Box::new(reason));
         self.changed = true;
     }
 

@@ -77,6 +77,10 @@
 //!     (also in its state's `Drop`). Its name is freed, monitors get [`Down`],
 //!     links the exit signal, callers `Exited(reason)`: never a leaked name, a
 //!     hang or a `NoReply`.
+//! 12. [`sys`] requests ([`get_state`](ServerRef::get_state),
+//!     [`suspend`](ServerRef::suspend), [`statistics`](ServerRef::statistics), ...)
+//!     and stop are handled between two messages, in mailbox order; a suspended
+//!     server queues everything else and loses nothing.
 //!
 //! # Processes that watch each other
 //!
@@ -198,7 +202,9 @@
 //! - [`supervisor`]: supervision trees: [`Supervisor`](supervisor::Supervisor),
 //!   [`DynamicSupervisor`](supervisor::DynamicSupervisor), [`ChildSpec`].
 //! - [`registry`]: process-wide names ([`whereis`]).
-//! - [`info`]: introspection ([`processes`], [`process_info`]).
+//! - [`info`]: introspection ([`processes`], [`process_info`], [`process_tree`]).
+//! - [`sys`]: OTP's `sys`: a running server's state, suspension,
+//!   [`Statistics`] and [`Status`].
 //! - [`pid`], [`mod@exit`], [`error`]: [`Pid`] and [`AsProcess`], [`ExitReason`]
 //!   and exit signals ([`exit()`]), and one error per operation.
 #![warn(
@@ -224,6 +230,7 @@ pub mod server_ref;
 pub mod signal;
 pub mod start;
 pub mod supervisor;
+pub mod sys;
 
 mod mailbox;
 mod process;
@@ -238,7 +245,7 @@ pub use crate::error::{CallError, CastError, StartError, StopError};
 #[doc(inline)]
 pub use crate::exit::{ExitReason, exit};
 #[doc(inline)]
-pub use crate::info::{ProcessInfo, process_info, processes};
+pub use crate::info::{ProcessInfo, process_info, process_tree, process_tree_with, processes};
 #[doc(inline)]
 pub use crate::pid::{AsProcess, Pid};
 #[doc(inline)]
@@ -253,6 +260,8 @@ pub use crate::signal::{Down, Exit, MonitorRef, Timeout, TimerRef};
 pub use crate::start::Start;
 #[doc(inline)]
 pub use crate::supervisor::ChildSpec;
+#[doc(inline)]
+pub use crate::sys::{Statistics, Status};
 
 /// Turns an inherent `impl` block into a server process with a typed client handle.
 ///
@@ -320,6 +329,7 @@ pub use crate::supervisor::ChildSpec;
 /// | `#[info]` | `&self` or `&mut self` | exactly one: the message | nothing |
 /// | `#[init]` | none | zero or one: the start argument | `Self`, `Result<Self, E: Display>` or [`Init<Self>`](Init) |
 /// | `#[terminate]` | `&mut self` or `self` | optionally `reason: &ExitReason` | nothing |
+/// | `#[format_status]` | `&self` | none | the text to show for the state (`String`, or any `Display`) |
 ///
 /// - An `#[info]` handler is chosen by the type of its message. [`Down`], [`Exit`]
 ///   and [`Timeout`] are the runtime's own (monitors, trapped exit signals, the
@@ -334,6 +344,9 @@ pub use crate::supervisor::ChildSpec;
 ///   and to monitor, link, trap exits and send exit signals.
 /// - `#[terminate]` runs whenever the server ends (stop, `ctx.stop`, a panic, an
 ///   exit signal), except after [`kill`](ServerRef::kill).
+/// - `#[format_status]` (OTP's `format_status`) is how the state shows in
+///   [`get_status`](ServerRef::get_status) and in crash reports: without it, only
+///   its type's name shows, so that a secret in the state stays out of logs.
 /// - A `#[call]` that takes a `reply: ReplyTo<T>` argument (and returns nothing)
 ///   defers its reply: the caller gets `T` when [`ReplyTo::send`] is called, from
 ///   anywhere, later. See [`ReplyTo`]. The deferred reply is the argument whose type
@@ -430,6 +443,48 @@ pub mod __private {
 
     /// Fails to compile, at the type, if `T` is not `Send`.
     pub fn assert_send<T: ?Sized + Send>() {}
+
+    #[allow(missing_debug_implementations)]
+    /// A state to copy if it can be (`backup` by autoref: `BackupByClone` when
+    /// the state is `Clone`, `NoBackup` otherwise).
+    pub struct Backup<'a, T>(pub &'a T);
+
+    /// Taken for a `Clone` state.
+    pub trait BackupByClone<T> {
+        fn backup(&self) -> Option<T>;
+    }
+
+    impl<T: Clone> BackupByClone<T> for Backup<'_, T> {
+        fn backup(&self) -> Option<T> {
+            Some(self.0.clone())
+        }
+    }
+
+    /// Taken for any other state.
+    pub trait NoBackup<T> {
+        fn backup(&self) -> Option<T>;
+    }
+
+    impl<T> NoBackup<T> for &Backup<'_, T> {
+        fn backup(&self) -> Option<T> {
+            None
+        }
+    }
+
+    /// What a `#[format_status]` method may return: any text.
+    #[diagnostic::on_unimplemented(
+        message = "#[format_status] returns text to show: `{Self}` is not `Display`",
+        label = "return a `String`"
+    )]
+    pub trait StatusText {
+        fn status_text(self) -> String;
+    }
+
+    impl<T: std::fmt::Display> StatusText for T {
+        fn status_text(self) -> String {
+            self.to_string()
+        }
+    }
 
     /// A runtime message reached a server with no handler for it.
     pub fn unhandled(pid: crate::Pid, message: &dyn std::fmt::Debug) {

@@ -4,12 +4,14 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
-use crate::{Down, ExitReason, GenServer, Pid, TimerRef};
+use crate::sys::{Statistics, Status};
+use crate::{Down, ExitReason, GenServer, Pid, ReplyTo, TimerRef};
 
 /// One message in a server's mailbox. A single queue carries every kind, so that
 /// messages from one sender are handled in the order sent, whatever their kind.
@@ -21,11 +23,31 @@ pub(crate) enum Envelope<S: GenServer> {
     Cast(S::Cast),
     Info(S::Info),
     Sys(Box<Sys>),
+    /// `get_state` or `replace_state`: runs on the state between two messages,
+    /// also while the server is suspended.
+    State(Box<OnState<S>>),
     /// A timer's message; dropped if the timer was cancelled meanwhile.
     Timer(Box<(TimerRef, S::Info)>),
     /// The idle timeout elapsed (never queued: made by the loop itself).
     Timeout,
 }
+
+impl<S: GenServer> Envelope<S> {
+    /// Whether a suspended server leaves it in the mailbox: everything but sys
+    /// requests and stop.
+    pub(crate) fn waits_while_suspended(&self) -> bool {
+        match self {
+            Envelope::State(_) => false,
+            Envelope::Sys(sys) => matches!(**sys, Sys::Down(_) | Sys::Exit { .. }),
+            _ => true,
+        }
+    }
+}
+
+/// What `get_state` or `replace_state` runs on the state. (Boxed once more in
+/// `Envelope::State`: a thin pointer, so that the envelope stays as small as the
+/// server's own messages make it.)
+pub(crate) type OnState<S> = Box<dyn FnOnce(&mut S) + Send>;
 
 /// Messages of the runtime, not of the server's own protocol.
 pub(crate) enum Sys {
@@ -40,6 +62,13 @@ pub(crate) enum Sys {
         reason: ExitReason,
         link: bool,
     },
+    /// `suspend`: from now on only `Sys` and `State` messages are handled, the
+    /// others wait in order.
+    Suspend(ReplyTo<()>),
+    /// `resume`: what waited is handled first, in order.
+    Resume(ReplyTo<()>),
+    Statistics(ReplyTo<Statistics>),
+    GetStatus(ReplyTo<Status>),
 }
 
 /// A server's mailbox, kept inline in its `Process`: a queue under a lock, where
@@ -57,13 +86,16 @@ pub(crate) enum Sys {
 /// not one per message. A send wakes the task only when it waits in `recv` (the
 /// waker is taken), so that messages sent while a handler runs wake nobody.
 ///
-/// Room left for later: its length is `queue.len()` plus what the task holds
-/// taken, which the task could publish in a relaxed atomic as it pops; a bounded
+/// Its length is `queue.len()` plus what the task holds, which the task publishes
+/// in a relaxed atomic as it takes messages. Room left for later: a bounded
 /// capacity would be a check of that length in `send`, for the kinds that may be
 /// refused (never `Sys`), with a list of the senders waiting for room (calls),
 /// woken by the task as it takes messages.
 pub(crate) struct Mailbox<S: GenServer> {
     queue: Mutex<Queue<S>>,
+    /// The messages the task holds out of the queue (taken, or put aside while
+    /// suspended), as of its last change: with the queue's length, the mailbox's.
+    held: AtomicUsize,
 }
 
 struct Queue<S: GenServer> {
@@ -73,6 +105,18 @@ struct Queue<S: GenServer> {
     waker: Option<Waker>,
     /// The process is ending: no message is taken any more.
     closed: bool,
+    /// The messages the task put aside while the server is suspended, in the
+    /// order they came: handled first once it resumes. (Here rather than in the
+    /// task: rare, and the task's memory is counted in 128-byte steps; boxed, as
+    /// most servers are never suspended.)
+    #[allow(clippy::box_collection)] // 8 bytes per server rather than 32; see above.
+    deferred: Option<Box<VecDeque<Envelope<S>>>>,
+}
+
+impl<S: GenServer> Queue<S> {
+    fn deferred_len(&self) -> usize {
+        self.deferred.as_ref().map_or(0, |deferred| deferred.len())
+    }
 }
 
 impl<S: GenServer> Mailbox<S> {
@@ -82,8 +126,16 @@ impl<S: GenServer> Mailbox<S> {
                 messages: VecDeque::new(),
                 waker: None,
                 closed: false,
+                deferred: None,
             }),
+            held: AtomicUsize::new(0),
         }
+    }
+
+    /// The messages waiting: queued, or held by the task and not handled yet.
+    pub(crate) fn len(&self) -> usize {
+        let queue = self.lock();
+        queue.messages.len() + queue.deferred_len() + self.held.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue<S>> {
@@ -124,13 +176,24 @@ impl<S: GenServer> Mailbox<S> {
     /// (and is here) or failed. The messages are to be dropped outside the lock,
     /// since a message's `Drop` may send to this very mailbox.
     pub(crate) fn drain(&self) -> VecDeque<Envelope<S>> {
-        let (messages, waker) = {
+        let (mut deferred, mut messages) = self.drain_parts();
+        deferred.append(&mut messages);
+        deferred
+    }
+
+    /// `drain`, as what was put aside and what is queued.
+    fn drain_parts(&self) -> (VecDeque<Envelope<S>>, VecDeque<Envelope<S>>) {
+        let (deferred, messages, waker) = {
             let mut queue = self.lock();
             queue.closed = true;
-            (std::mem::take(&mut queue.messages), queue.waker.take())
+            (
+                queue.deferred.take().map(|d| *d).unwrap_or_default(),
+                std::mem::take(&mut queue.messages),
+                queue.waker.take(),
+            )
         };
         drop(waker);
-        messages
+        (deferred, messages)
     }
 }
 
@@ -157,10 +220,50 @@ impl<'a, S: GenServer> Inbox<'a, S> {
         }
     }
 
+    /// Puts `envelope` aside until `resume` (the server is suspended).
+    pub(crate) fn defer(&mut self, envelope: Envelope<S>) {
+        let refused = {
+            let mut queue = self.mailbox.lock();
+            if queue.closed {
+                Some(envelope)
+            } else {
+                queue.deferred.get_or_insert_default().push_back(envelope);
+                None
+            }
+        };
+        // Never while the task runs; dropped outside the lock all the same.
+        drop(refused);
+    }
+
+    /// Makes what was put aside the next messages, in the order they came.
+    pub(crate) fn resume(&mut self) {
+        let deferred = self.mailbox.lock().deferred.take();
+        if let Some(mut deferred) = deferred {
+            deferred.append(&mut self.taken);
+            self.taken = *deferred;
+            self.publish();
+        }
+    }
+
+    /// The messages waiting, exactly (from the task itself).
+    pub(crate) fn len(&self) -> usize {
+        let queue = self.mailbox.lock();
+        queue.messages.len() + queue.deferred_len() + self.taken.len()
+    }
+
+    /// Tells `Mailbox::len` how many messages the task holds.
+    fn publish(&self) {
+        self.mailbox.held.store(self.taken.len(), Ordering::Relaxed);
+    }
+
     /// The next message, once there is one. (The mailbox is closed only by the
     /// task itself, when it stops receiving.)
     pub(crate) fn recv(&mut self) -> impl Future<Output = Envelope<S>> + '_ {
-        std::future::poll_fn(|cx| poll_recv(self.mailbox, &mut self.taken, cx))
+        std::future::poll_fn(|cx| {
+            let polled = poll_recv(self.mailbox, &mut self.taken, cx);
+            self.publish();
+            polled
+        })
     }
 
     /// The next message, or `None` if none came by `deadline`. A message already
@@ -183,7 +286,9 @@ impl<'a, S: GenServer> Inbox<'a, S> {
             None => idle.insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
         std::future::poll_fn(move |cx| {
-            if let Poll::Ready(envelope) = poll_recv(mailbox, taken, cx) {
+            let polled = poll_recv(mailbox, taken, cx);
+            mailbox.held.store(taken.len(), Ordering::Relaxed);
+            if let Poll::Ready(envelope) = polled {
                 return Poll::Ready(Some(envelope));
             }
             idle.as_mut().poll(cx).map(|()| None)
@@ -192,26 +297,25 @@ impl<'a, S: GenServer> Inbox<'a, S> {
 
     /// The next message if there is one now.
     pub(crate) fn try_recv(&mut self) -> Option<Envelope<S>> {
-        if let Some(envelope) = self.taken.pop_front() {
-            return Some(envelope);
+        if self.taken.is_empty() {
+            let mut queue = self.mailbox.lock();
+            std::mem::swap(&mut self.taken, &mut queue.messages);
         }
-        let mut queue = self.mailbox.lock();
-        std::mem::swap(&mut self.taken, &mut queue.messages);
-        drop(queue);
-        self.taken.pop_front()
+        let envelope = self.taken.pop_front();
+        self.publish();
+        envelope
     }
 
     /// Closes the mailbox and gives every message still in it, in order (see
     /// `Mailbox::drain`).
     pub(crate) fn drain(&mut self) -> VecDeque<Envelope<S>> {
         self.drained = true;
-        let rest = self.mailbox.drain();
-        if self.taken.is_empty() {
-            return rest;
-        }
-        let mut taken = std::mem::take(&mut self.taken);
-        taken.extend(rest);
-        taken
+        // Put aside before taken, taken before queued: the order they came.
+        let (mut all, mut queued) = self.mailbox.drain_parts();
+        all.append(&mut self.taken);
+        all.append(&mut queued);
+        self.publish();
+        all
     }
 }
 

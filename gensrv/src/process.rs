@@ -8,7 +8,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll, Waker};
 
@@ -47,6 +47,74 @@ pub(crate) struct ProcessCore {
     /// The replies dropped unsent, the exit reason once final, and whoever waits
     /// for it.
     end: Mutex<End>,
+    /// What the server has handled, for `sys::statistics`.
+    pub(crate) books: Books,
+    /// The span the server runs in (its type, pid and name), if a subscriber
+    /// wants one: boxed, so that without one it is a null pointer.
+    pub(crate) span: Option<Box<tracing::Span>>,
+}
+
+/// The counts of `sys::statistics`. Written by the server task only, so each
+/// count is a relaxed load and store (no atomic read-modify-write): as cheap as a
+/// plain field, and readable from anywhere.
+pub(crate) struct Books {
+    /// When the process was started, in microseconds since the Unix epoch (8
+    /// bytes rather than a `SystemTime`'s 16).
+    started: u64,
+    calls: AtomicU64,
+    casts: AtomicU64,
+    infos: AtomicU64,
+}
+
+impl Books {
+    fn new() -> Self {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Books {
+            started: u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX),
+            calls: AtomicU64::new(0),
+            casts: AtomicU64::new(0),
+            infos: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    fn count(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// A call handled. (By the server task only.)
+    #[inline]
+    pub(crate) fn call(&self) {
+        Self::count(&self.calls);
+    }
+
+    /// A cast handled. (By the server task only.)
+    #[inline]
+    pub(crate) fn cast(&self) {
+        Self::count(&self.casts);
+    }
+
+    /// Another message handled. (By the server task only.)
+    #[inline]
+    pub(crate) fn info(&self) {
+        Self::count(&self.infos);
+    }
+
+    /// When the process was started (to the microsecond).
+    pub(crate) fn started(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.started)
+    }
+
+    /// Calls, casts and other messages handled so far.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.calls.load(Ordering::Relaxed),
+            self.casts.load(Ordering::Relaxed),
+            self.infos.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// The end of a process, and what its handlers leave for it, under one lock (one
@@ -149,7 +217,17 @@ impl ProcessCore {
             trap_exit: AtomicBool::new(false),
             dropped_replies: AtomicBool::new(false),
             end: Mutex::default(),
+            books: Books::new(),
+            span: None,
         }
+    }
+
+    /// Runs the server in `span`, if it is enabled.
+    pub(crate) fn with_span(mut self, span: tracing::Span) -> Self {
+        if !span.is_disabled() {
+            self.span = Some(Box::new(span));
+        }
+        self
     }
 
     #[inline]
@@ -689,6 +767,10 @@ pub(crate) trait AnyProcess: Send + Sync + 'static {
     /// Puts a system message in the mailbox; false if the mailbox is closed.
     fn send_sys(&self, sys: Sys) -> bool;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// The server's type name.
+    fn server_type(&self) -> &'static str;
+    /// The messages waiting in the mailbox.
+    fn mailbox_len(&self) -> usize;
 }
 
 /// A server's process: what every process has, and its mailbox, in the one
@@ -709,6 +791,14 @@ impl<S: GenServer> AnyProcess for Process<S> {
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
+    }
+
+    fn server_type(&self) -> &'static str {
+        std::any::type_name::<S>()
+    }
+
+    fn mailbox_len(&self) -> usize {
+        self.mailbox.len()
     }
 }
 

@@ -141,6 +141,42 @@ pub trait GenServer: Sized + Send + 'static {
         std::future::ready(())
     }
 
+    /// The state as [`get_status`](ServerRef::get_status) and crash reports show
+    /// it (OTP's `format_status/1`). By default only the type's name, so that
+    /// nothing of the state (a password, a key) is shown unless the server says
+    /// how: `#[format_status] fn status(&self) -> String` in a `#[gen_server]`.
+    fn format_status(&self) -> String {
+        std::any::type_name::<Self>().to_owned()
+    }
+
+    /// The name of the handler `call` goes to, as traces and crash reports name
+    /// the message being handled (generated: the `#[call]` method's name).
+    fn call_name(call: &Self::Call) -> &'static str {
+        let _ = call;
+        "handle_call"
+    }
+
+    /// The name of the handler `cast` goes to (generated: the `#[cast]` method's
+    /// name).
+    fn cast_name(cast: &Self::Cast) -> &'static str {
+        let _ = cast;
+        "handle_cast"
+    }
+
+    /// The name of the handler `info` goes to (generated: the `#[info]` method's
+    /// name).
+    fn info_name(info: &Self::Info) -> &'static str {
+        let _ = info;
+        "handle_info"
+    }
+
+    /// A copy of the state, if it is `Clone`, that `replace_state` puts back if
+    /// its closure panics. Generated; not a public API.
+    #[doc(hidden)]
+    fn __backup(&self) -> Option<Self> {
+        None
+    }
+
     /// Cleans up when the server ends, whatever the reason, except after
     /// [`kill`](ServerRef::kill). A panic here becomes the exit reason.
     fn terminate(

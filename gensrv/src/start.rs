@@ -118,8 +118,10 @@ impl<S: GenServer> Start<S> {
             )));
         };
         let parent_pid = self.parent.as_ref().map(|p| p.core().pid());
+        let core = ProcessCore::new(Pid::next(), self.name, parent_pid);
+        let span = worker::span::<S>(&core);
         let process = Arc::new(Process {
-            core: ProcessCore::new(Pid::next(), self.name, parent_pid),
+            core: core.with_span(span),
             mailbox: Mailbox::new(),
         });
         registry::insert(process.clone()).map_err(StartError::AlreadyStarted)?;

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::mailbox::{Envelope, Inbox, Sys};
 use crate::process::{self, AnyProcess, Process, ProcessCore};
+use crate::sys::{Statistics, Status};
 use crate::{Context, Exit, ExitReason, GenServer, Init, ServerRef, StartError};
 
 /// The server task: `run`, and what publishes the end of the process however the
@@ -25,6 +26,23 @@ pub(crate) fn task<S: GenServer>(
         run: run(process.clone(), arg),
         exit: ExitGuard { process },
     }
+}
+
+/// The span the server runs in: its type, pid and name. (Kept by the process only
+/// if a subscriber wants it, and entered on each poll only then.)
+pub(crate) fn span<S: GenServer>(core: &ProcessCore) -> tracing::Span {
+    // A root: a server is a process of its own, not part of whoever started it.
+    let span = tracing::info_span!(
+        parent: None,
+        "gen_server",
+        server = std::any::type_name::<S>(),
+        pid = %core.pid(),
+        name = tracing::field::Empty,
+    );
+    if let Some(name) = core.name() {
+        span.record("name", name);
+    }
+    span
 }
 
 pin_project_lite::pin_project! {
@@ -49,7 +67,15 @@ impl<F: Future<Output = ()>, S: GenServer> Future for ServerTask<F, S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        self.project().run.poll(cx)
+        let this = self.project();
+        let _entered = this
+            .exit
+            .process
+            .core
+            .span
+            .as_ref()
+            .map(|span| span.enter());
+        this.run.poll(cx)
     }
 }
 
@@ -116,6 +142,9 @@ fn run<S: GenServer>(process: Arc<Process<S>>, arg: S::Arg) -> impl Future<Outpu
             Ok(Ok(reason)) | Ok(Err(reason)) => reason,
             Err(panic) => ExitReason::Panic(panic),
         };
+        // The state as the crash report will show it, taken before terminate
+        // consumes it (OTP formats it in its terminate too).
+        let status = (!reason.is_normal() || core.is_killed()).then(|| format_status(&state));
 
         core.begin_exit();
         core.settle_dropped_replies(true);
@@ -138,12 +167,7 @@ fn run<S: GenServer>(process: Arc<Process<S>>, arg: S::Arg) -> impl Future<Outpu
             }
         };
         if !reason.is_normal() {
-            match core.name() {
-                Some(name) => {
-                    tracing::error!(pid = %core.pid(), name, %reason, "server ended abnormally")
-                }
-                None => tracing::error!(pid = %core.pid(), %reason, "server ended abnormally"),
-            }
+            crash_report::<S>(core, &reason, ctx.handler, status.as_deref());
         }
         // Timers stop, and queued calls fail with the reason published just below.
         let reason = match drop_the_rest(ctx, &mut inbox) {
@@ -227,26 +251,55 @@ fn serve<'a, S: GenServer>(
                 core.begin_exit();
                 return reason;
             }
+            if ctx.suspended && envelope.waits_while_suspended() {
+                // Handled once resumed, in the order it came.
+                inbox.defer(envelope);
+                continue;
+            }
             // Dispatched here rather than in a function of its own: one async layer
             // (and one copy of every message) less.
             match envelope {
-                Envelope::Call(call) => state.handle_call(call, ctx).await,
-                Envelope::Cast(cast) => state.handle_cast(cast, ctx).await,
-                Envelope::Info(info) => state.handle_info(info, ctx).await,
-                Envelope::Timeout => state.handle_timeout(ctx).await,
+                Envelope::Call(call) => {
+                    core.books.call();
+                    handling(ctx, S::call_name(&call));
+                    state.handle_call(call, ctx).await
+                }
+                Envelope::Cast(cast) => {
+                    core.books.cast();
+                    handling(ctx, S::cast_name(&cast));
+                    state.handle_cast(cast, ctx).await
+                }
+                Envelope::Info(info) => {
+                    core.books.info();
+                    handling(ctx, S::info_name(&info));
+                    state.handle_info(info, ctx).await
+                }
+                Envelope::Timeout => {
+                    core.books.info();
+                    handling(ctx, "handle_timeout");
+                    state.handle_timeout(ctx).await
+                }
                 Envelope::Timer(timer) => {
                     let (timer, info) = *timer;
                     if ctx.take_timer_message(timer) {
+                        core.books.info();
+                        handling(ctx, S::info_name(&info));
                         state.handle_info(info, ctx).await;
                     } else {
                         resume_idle(ctx, idle);
                     }
+                }
+                Envelope::State(f) => {
+                    (*f)(state);
+                    resume_idle(ctx, idle);
                 }
                 Envelope::Sys(sys) => match *sys {
                     Sys::Stop(reason) => ctx.stop(reason),
                     Sys::Down(down) => {
                         // Unless demonitored meanwhile.
                         if core.release_monitor(down.monitor).is_some() {
+                            core.books.info();
+                            handling(ctx, "handle_down");
                             state.handle_down(down, ctx).await;
                         } else {
                             resume_idle(ctx, idle);
@@ -258,6 +311,8 @@ fn serve<'a, S: GenServer>(
                         if link && !core.remove_link(from) {
                             resume_idle(ctx, idle);
                         } else if core.traps_exits() && core.parent() != Some(from) {
+                            core.books.info();
+                            handling(ctx, "handle_exit");
                             state.handle_exit(Exit { pid: from, reason }, ctx).await;
                         } else if core.traps_exits() || reason != ExitReason::Normal {
                             // It stopped trapping since: the signal ends it, as it
@@ -268,12 +323,93 @@ fn serve<'a, S: GenServer>(
                             resume_idle(ctx, idle);
                         }
                     }
+                    Sys::Suspend(reply) => {
+                        ctx.suspended = true;
+                        let _ = reply.send(());
+                        resume_idle(ctx, idle);
+                    }
+                    Sys::Resume(reply) => {
+                        ctx.suspended = false;
+                        inbox.resume();
+                        let _ = reply.send(());
+                        resume_idle(ctx, idle);
+                    }
+                    Sys::Statistics(reply) => {
+                        let (calls, casts, infos) = core.books.counts();
+                        let _ = reply.send(Statistics {
+                            started: core.books.started(),
+                            calls,
+                            casts,
+                            infos,
+                            mailbox_len: inbox.len(),
+                        });
+                        resume_idle(ctx, idle);
+                    }
+                    Sys::GetStatus(reply) => {
+                        let _ = reply.send(Status {
+                            pid: core.pid(),
+                            name: core.name().map(str::to_owned),
+                            server: std::any::type_name::<S>(),
+                            suspended: ctx.suspended,
+                            mailbox_len: inbox.len(),
+                            state: format_status(state),
+                        });
+                        resume_idle(ctx, idle);
+                    }
                 },
             }
             if core.has_dropped_replies() {
                 core.settle_dropped_replies(ctx.is_stopping());
             }
         }
+    }
+}
+
+/// Notes the handler about to run, for the crash report; a debug event names it.
+#[inline]
+fn handling<S: GenServer>(ctx: &mut Context<S>, handler: &'static str) {
+    ctx.handler = Some(handler);
+    tracing::debug!(handler, "handling");
+}
+
+/// The state as the server's `format_status` writes it; a panic there gives a
+/// placeholder rather than ending the server (or the crash report).
+fn format_status<S: GenServer>(state: &S) -> String {
+    catch_unwind(AssertUnwindSafe(|| state.format_status()))
+        .unwrap_or_else(|_| "(format_status panicked)".to_owned())
+}
+
+/// OTP's crash report: one error event when a server ends abnormally, with its
+/// pid, name, type, reason, the handler that ran last and its state as
+/// `format_status` writes it (`None`: terminate consumed it before it ended
+/// abnormally).
+fn crash_report<S: GenServer>(
+    core: &ProcessCore,
+    reason: &ExitReason,
+    handler: Option<&'static str>,
+    status: Option<&str>,
+) {
+    let server = std::any::type_name::<S>();
+    let handler = handler.unwrap_or("-");
+    let status = status.unwrap_or("(consumed by terminate)");
+    match core.name() {
+        Some(name) => tracing::error!(
+            pid = %core.pid(),
+            name,
+            server,
+            %reason,
+            handler,
+            status,
+            "crash report"
+        ),
+        None => tracing::error!(
+            pid = %core.pid(),
+            server,
+            %reason,
+            handler,
+            status,
+            "crash report"
+        ),
     }
 }
 
@@ -420,7 +556,7 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(msg) => *msg,
         Err(payload) => match payload.downcast::<&'static str>() {

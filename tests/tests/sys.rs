@@ -1,0 +1,372 @@
+//! OTP's `sys` on gensrv servers (DESIGN.md's semantic 12): state, suspension,
+//! statistics and status, each a request handled between two messages.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use gensrv::{CallError, Context, ExitReason, GenServer, Timeout, gen_server};
+use gensrv_tests::within;
+
+/// Keeps what it was sent, in order, per sender.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Log {
+    seen: Vec<(u32, u32)>,
+}
+
+/// An info message: a sender and its sequence number.
+struct Note(u32, u32);
+
+/// Tells the server to set an idle timeout.
+struct Idle;
+
+#[gen_server]
+impl Log {
+    #[call]
+    fn push_call(&mut self, sender: u32, n: u32) {
+        self.seen.push((sender, n));
+    }
+
+    #[cast]
+    fn push(&mut self, sender: u32, n: u32) {
+        self.seen.push((sender, n));
+    }
+
+    #[call]
+    fn seen(&self) -> Vec<(u32, u32)> {
+        self.seen.clone()
+    }
+
+    #[info]
+    fn note(&mut self, note: Note) {
+        self.seen.push((note.0, note.1));
+    }
+
+    #[info]
+    fn idle(&mut self, _: Idle, ctx: &mut Context<Self>) {
+        ctx.set_timeout(Duration::ZERO);
+    }
+
+    #[info]
+    fn timeout(&mut self, _: Timeout) {
+        self.seen.push((0, 0));
+    }
+}
+
+#[tokio::test]
+async fn get_state_sees_every_message_sent_before_it() {
+    let log = Log::start(Log::default()).await.unwrap();
+    for n in 0..100 {
+        log.push(1, n).unwrap();
+    }
+    let state = within(5, log.get_state()).await.unwrap();
+    assert_eq!(state.seen.len(), 100);
+    log.push(1, 100).unwrap();
+    let state = within(5, log.get_state()).await.unwrap();
+    assert_eq!(state.seen.len(), 101);
+}
+
+#[tokio::test]
+async fn replace_state_runs_inside_the_server_between_messages() {
+    let log = Log::start(Log::default()).await.unwrap();
+    log.push(1, 1).unwrap();
+    within(5, log.replace_state(|log| log.seen.push((9, 9))))
+        .await
+        .unwrap();
+    log.push(1, 2).unwrap();
+    assert_eq!(
+        within(5, log.seen()).await.unwrap(),
+        vec![(1, 1), (9, 9), (1, 2)]
+    );
+}
+
+#[tokio::test]
+async fn a_panic_in_replace_state_keeps_the_old_state_and_fails_the_caller() {
+    let log = Log::start(Log::default()).await.unwrap();
+    log.push(1, 1).unwrap();
+    let replaced = within(
+        5,
+        log.replace_state(|log| {
+            log.seen.clear();
+            log.seen.push((6, 6));
+            panic!("half done");
+        }),
+    )
+    .await;
+    assert_eq!(replaced, Err(CallError::NoReply));
+    assert!(log.is_alive());
+    assert_eq!(within(5, log.seen()).await.unwrap(), vec![(1, 1)]);
+}
+
+/// A state that cannot be copied.
+struct Socket {
+    open: bool,
+}
+
+#[gen_server]
+impl Socket {
+    #[call]
+    fn is_open(&self) -> bool {
+        self.open
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_replace_state_of_a_state_that_cannot_be_copied_keeps_the_server() {
+    let socket = Socket::start(Socket { open: true }).await.unwrap();
+    let replaced = within(5, socket.replace_state(|_| panic!("nothing done"))).await;
+    assert_eq!(replaced, Err(CallError::NoReply));
+    assert_eq!(within(5, socket.is_open()).await, Ok(true));
+    within(5, socket.replace_state(|s| s.open = false))
+        .await
+        .unwrap();
+    assert_eq!(within(5, socket.is_open()).await, Ok(false));
+}
+
+#[tokio::test]
+async fn a_suspended_server_queues_everything_but_sys_requests_and_stop() {
+    let log = Log::start(Log::default()).await.unwrap();
+    within(5, log.suspend()).await.unwrap();
+    log.push(1, 1).unwrap();
+    log.send(Note(1, 2)).unwrap();
+    let queued_call = log.push_call(1, 3).send();
+    // Calls wait, and their timeouts still run.
+    assert_eq!(
+        within(5, log.seen().timeout(Duration::from_millis(50))).await,
+        Err(CallError::Timeout)
+    );
+    // Sys requests are answered.
+    assert_eq!(within(5, log.get_state()).await.unwrap().seen, vec![]);
+    let status = within(5, log.get_status()).await.unwrap();
+    assert!(status.suspended);
+    assert_eq!(status.mailbox_len, 4);
+    assert_eq!(within(5, log.statistics()).await.unwrap().mailbox_len, 4);
+    // Suspending again changes nothing.
+    within(5, log.suspend()).await.unwrap();
+    within(5, log.resume()).await.unwrap();
+    within(5, queued_call).await.unwrap();
+    assert_eq!(
+        within(5, log.seen()).await.unwrap(),
+        vec![(1, 1), (1, 2), (1, 3)]
+    );
+    assert!(!within(5, log.get_status()).await.unwrap().suspended);
+    // Resuming a running server changes nothing either.
+    within(5, log.resume()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_suspended_server_stops_and_fails_what_waited() {
+    let log = Log::start(Log::default()).await.unwrap();
+    within(5, log.suspend()).await.unwrap();
+    let waiting = log.seen().send();
+    within(5, log.stop().reason(ExitReason::Shutdown))
+        .await
+        .unwrap();
+    assert_eq!(
+        within(5, waiting).await,
+        Err(CallError::Exited(ExitReason::Shutdown))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_and_resume_lose_no_message_under_concurrent_senders() {
+    const SENDERS: u32 = 4;
+    const EACH: u32 = 2_000;
+    let log = Log::start(Log::default()).await.unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let toggler = tokio::spawn({
+        let log = log.clone();
+        let done = done.clone();
+        async move {
+            let mut toggles = 0;
+            while !done.load(Ordering::Relaxed) {
+                log.suspend().await.unwrap();
+                tokio::task::yield_now().await;
+                log.resume().await.unwrap();
+                toggles += 1;
+            }
+            toggles
+        }
+    });
+    let senders: Vec<_> = (1..=SENDERS)
+        .map(|sender| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    match n % 3 {
+                        0 => log.push(sender, n).unwrap(),
+                        1 => log.send(Note(sender, n)).unwrap(),
+                        _ => log.push_call(sender, n).await.unwrap(),
+                    }
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        within(30, sender).await.unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let toggles = within(30, toggler).await.unwrap();
+    assert!(toggles > 0);
+    within(5, log.resume()).await.unwrap();
+    let seen = within(5, log.seen()).await.unwrap();
+    assert_eq!(seen.len(), (SENDERS * EACH) as usize);
+    for sender in 1..=SENDERS {
+        let own: Vec<u32> = seen
+            .iter()
+            .filter(|(s, _)| *s == sender)
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(own, (0..EACH).collect::<Vec<_>>(), "sender {sender}");
+    }
+}
+
+#[tokio::test]
+async fn statistics_count_exactly_what_was_handled() {
+    let before = SystemTime::now();
+    let log = Log::start(Log::default()).await.unwrap();
+    for n in 0..3 {
+        log.push_call(1, n).await.unwrap();
+    }
+    for n in 0..5 {
+        log.push(1, n).unwrap();
+    }
+    log.send(Note(1, 0)).unwrap();
+    log.send(Idle).unwrap(); // an info, then its idle timeout: another
+    // Nothing else in the mailbox meanwhile, or the zero timeout would not fire.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    log.seen().await.unwrap(); // a fourth call
+    let stats = within(5, log.statistics()).await.unwrap();
+    assert_eq!((stats.calls, stats.casts, stats.infos), (4, 5, 3));
+    assert_eq!(stats.mailbox_len, 0);
+    // Kept to the microsecond.
+    assert!(stats.started + Duration::from_micros(1) >= before);
+    assert!(stats.started <= SystemTime::now());
+    // Sys requests are not counted.
+    let again = within(5, log.statistics()).await.unwrap();
+    assert_eq!((again.calls, again.casts, again.infos), (4, 5, 3));
+}
+
+/// Holds a secret it must never show.
+struct Vault {
+    #[allow(dead_code)] // Only there not to be shown.
+    secret: String,
+    opened: u32,
+}
+
+#[gen_server]
+impl Vault {
+    #[call]
+    fn open(&mut self) -> u32 {
+        self.opened += 1;
+        self.opened
+    }
+
+    #[cast]
+    fn r#lock(&mut self) {}
+
+    #[format_status]
+    fn status(&self) -> String {
+        format!("Vault {{ opened: {}, secret: <hidden> }}", self.opened)
+    }
+}
+
+#[tokio::test]
+async fn get_status_shows_the_state_as_format_status_writes_it() {
+    let vault = Vault::start(Vault {
+        secret: "hunter2".into(),
+        opened: 0,
+    })
+    .name("sys-status-vault")
+    .await
+    .unwrap();
+    vault.open().await.unwrap();
+    let status = within(5, vault.get_status()).await.unwrap();
+    assert_eq!(status.pid, vault.pid());
+    assert_eq!(status.name.as_deref(), Some("sys-status-vault"));
+    assert_eq!(status.server, std::any::type_name::<Vault>());
+    assert!(!status.suspended);
+    assert_eq!(status.mailbox_len, 0);
+    assert_eq!(status.state, "Vault { opened: 1, secret: <hidden> }");
+    assert!(!format!("{status:?}").contains("hunter2"));
+
+    let log = Log::start(Log::default()).await.unwrap();
+    let status = within(5, log.get_status()).await.unwrap();
+    assert_eq!(status.state, std::any::type_name::<Log>());
+    assert_eq!(status.name, None);
+}
+
+#[test]
+fn handlers_are_named_after_their_methods() {
+    assert_eq!(<Vault as GenServer>::cast_name(&VaultCast::Lock {}), "lock");
+    assert_eq!(
+        <Log as GenServer>::info_name(&LogInfo::from(Note(0, 0))),
+        "note"
+    );
+}
+
+#[tokio::test]
+async fn sys_requests_by_pid_and_on_dead_servers() {
+    let log = Log::start(Log::default()).await.unwrap();
+    log.push(1, 1).unwrap();
+    let pid = log.pid();
+    let stats = within(5, gensrv::sys::statistics(&pid)).await.unwrap();
+    assert_eq!(stats.casts, 1);
+    within(5, gensrv::sys::suspend(&pid)).await.unwrap();
+    assert!(
+        within(5, gensrv::sys::get_status(&pid))
+            .await
+            .unwrap()
+            .suspended
+    );
+    within(5, gensrv::sys::resume(&pid)).await.unwrap();
+
+    log.stop().await.unwrap();
+    assert_eq!(within(5, log.get_state()).await, Err(CallError::NoProc));
+    assert_eq!(within(5, log.statistics()).await, Err(CallError::NoProc));
+    assert_eq!(
+        within(5, gensrv::sys::suspend(&pid)).await,
+        Err(CallError::NoProc)
+    );
+}
+
+/// Asks itself for its own state.
+struct Narcissus;
+
+#[gen_server]
+impl Narcissus {
+    #[call]
+    async fn look(&self, ctx: &mut Context<Self>) -> Option<CallError> {
+        ctx.this().statistics().await.err()
+    }
+}
+
+#[tokio::test]
+async fn a_server_asking_itself_gets_calling_self() {
+    let narcissus = Narcissus::start(Narcissus).await.unwrap();
+    assert_eq!(
+        within(5, narcissus.look()).await,
+        Ok(Some(CallError::CallingSelf))
+    );
+}
+
+#[tokio::test]
+async fn process_info_and_the_tree_show_type_and_mailbox() {
+    let log = Log::start(Log::default())
+        .name("sys-tree-log")
+        .await
+        .unwrap();
+    within(5, log.suspend()).await.unwrap();
+    log.push(1, 1).unwrap();
+    log.push(1, 2).unwrap();
+    let info = gensrv::process_info(log.pid()).unwrap();
+    assert_eq!(info.server, std::any::type_name::<Log>());
+    assert_eq!(info.mailbox_len, 2);
+    let tree = gensrv::process_tree();
+    let line = format!(
+        "{} sys-tree-log {} mailbox 2",
+        log.pid(),
+        std::any::type_name::<Log>()
+    );
+    assert!(tree.lines().any(|l| l == line), "{tree}");
+}
