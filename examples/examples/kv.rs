@@ -30,8 +30,8 @@ use gensrv_examples::kv::{self, MAX_LINE, PORT, client::Client, registry::Regist
 
 fn main() -> ExitCode {
     init_logging();
-    // The runtime reports a crashed server itself (the `ERROR server ended
-    // abnormally` line); the default hook's report would add a thread id that
+    // The runtime reports a crashed server itself (the `ERROR .. crash report`
+    // line); the default hook's report would add a thread id that
     // differs on every run. One line, where and what, is enough here.
     std::panic::set_hook(Box::new(|panic| {
         let location = panic
