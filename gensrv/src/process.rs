@@ -827,6 +827,22 @@ pub(crate) fn current_is_panicking() {
     let _ = CURRENT.try_with(|p| p.core().begin_exit());
 }
 
+std::thread_local! {
+    /// A panic on this thread now is caught by the runtime and leaves the
+    /// server running (`sys`'s `get_state` and `replace_state`).
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on a server's task, catching a panic in it that leaves the server
+/// running: a reply dropped while it unwinds is one dropped by a handler (its
+/// caller gets `NoReply`), not one of a server that the panic ends.
+pub(crate) fn contain_panic<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    let was = CONTAINED.replace(true);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINED.set(was);
+    caught
+}
+
 /// Takes a reply dropped unsent. On the task of a server that is ending (or
 /// panicking, which will end it), the server fails it with its exit reason once
 /// that is final: the caller gets `Exited(reason)`. Dropped by a handler of a
@@ -841,7 +857,7 @@ pub(crate) fn current_is_panicking() {
 pub(crate) fn orphan_reply(fail: impl FnOnce(Pid, &ExitReason) + Send + 'static) {
     let _ = CURRENT.try_with(|p| {
         let core = p.core();
-        if std::thread::panicking() {
+        if std::thread::panicking() && !CONTAINED.get() {
             core.begin_exit();
         }
         if core.is_running() {

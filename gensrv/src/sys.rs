@@ -52,7 +52,6 @@
 //! # }
 //! ```
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -170,7 +169,8 @@ impl<S: GenServer> ServerRef<S> {
     }
 
     /// A copy of the server's state, taken between two messages (OTP's
-    /// `sys:get_state/1`); also from a suspended server.
+    /// `sys:get_state/1`); also from a suspended server. If the state's `Clone`
+    /// panics, the call fails with [`CallError::NoReply`] and the server goes on.
     ///
     /// A debugging aid: a server's state is its own, and a client that needs part
     /// of it should have a call for it.
@@ -179,7 +179,18 @@ impl<S: GenServer> ServerRef<S> {
         S: Clone,
     {
         self.on_state(|state, reply| {
-            let _ = reply.send(state.clone());
+            // A `Clone` that panics fails the request, not the server.
+            match process::contain_panic(|| state.clone()) {
+                Ok(copy) => {
+                    let _ = reply.send(copy);
+                }
+                Err(panic) => {
+                    let panic = crate::worker::panic_message(panic);
+                    tracing::error!(%panic, "get_state: the state's clone panicked");
+                    // Dropped unsent: the caller gets `NoReply`.
+                    drop(reply);
+                }
+            }
         })
     }
 
@@ -190,11 +201,21 @@ impl<S: GenServer> ServerRef<S> {
     /// `Clone` state, as `#[gen_server]` detects; another state keeps whatever
     /// `f` did before it panicked) and the call fails with
     /// [`CallError::NoReply`], as OTP's `replace_state` leaves the state alone
-    /// when its function crashes.
+    /// when its function crashes. So does a `Clone` of the state that panics
+    /// (then `f` does not run).
     pub fn replace_state(&self, f: impl FnOnce(&mut S) + Send + 'static) -> Call<()> {
         self.on_state(move |state, reply| {
-            let backup = state.__backup();
-            match catch_unwind(AssertUnwindSafe(|| f(state))) {
+            // The copy first, apart: if the state's `Clone` panics, `f` is not run.
+            let backup = match process::contain_panic(|| state.__backup()) {
+                Ok(backup) => backup,
+                Err(panic) => {
+                    let panic = crate::worker::panic_message(panic);
+                    tracing::error!(%panic, "replace_state: the state's clone panicked; state kept");
+                    drop(reply);
+                    return;
+                }
+            };
+            match process::contain_panic(|| f(state)) {
                 Ok(()) => {
                     let _ = reply.send(());
                 }

@@ -370,3 +370,120 @@ async fn process_info_and_the_tree_show_type_and_mailbox() {
     );
     assert!(tree.lines().any(|l| l == line), "{tree}");
 }
+
+/// A state whose copy panics when asked to.
+#[derive(Debug)]
+struct Brittle {
+    breaks: bool,
+    value: u32,
+}
+
+impl Clone for Brittle {
+    fn clone(&self) -> Self {
+        if self.breaks {
+            panic!("cannot copy");
+        }
+        Brittle {
+            breaks: false,
+            value: self.value,
+        }
+    }
+}
+
+#[gen_server]
+impl Brittle {
+    #[call]
+    fn value(&self) -> u32 {
+        self.value
+    }
+}
+
+#[tokio::test]
+async fn a_state_whose_copy_panics_fails_get_state_and_replace_state_not_the_server() {
+    let brittle = Brittle::start(Brittle {
+        breaks: true,
+        value: 7,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        within(5, brittle.get_state()).await.err(),
+        Some(CallError::NoReply)
+    );
+    assert!(brittle.is_alive());
+    assert_eq!(
+        within(5, brittle.replace_state(|b| b.value = 8)).await,
+        Err(CallError::NoReply)
+    );
+    assert_eq!(within(5, brittle.value()).await, Ok(7));
+}
+
+#[tokio::test]
+async fn a_panic_in_replace_state_with_a_payload_that_is_not_text_keeps_the_server() {
+    let log = Log::start(Log::default()).await.unwrap();
+    let replaced = within(5, log.replace_state(|_| std::panic::panic_any(42_u32))).await;
+    assert_eq!(replaced, Err(CallError::NoReply));
+    assert_eq!(within(5, log.seen()).await, Ok(vec![]));
+}
+
+#[tokio::test]
+async fn an_exit_signal_or_a_kill_ends_a_suspended_server_and_fails_what_waited() {
+    for reason in [ExitReason::Error("bye".into()), ExitReason::Killed] {
+        let log = Log::start(Log::default()).await.unwrap();
+        within(5, log.suspend()).await.unwrap();
+        let waiting = log.seen().send();
+        let pushing = log.push_call(1, 1).send();
+        gensrv::exit(&log, reason.clone());
+        assert_eq!(within(5, log.exited()).await, reason);
+        assert_eq!(
+            within(5, waiting).await,
+            Err(CallError::Exited(reason.clone()))
+        );
+        assert_eq!(within(5, pushing).await, Err(CallError::Exited(reason)));
+    }
+}
+
+/// Holds a deferred reply.
+#[derive(Default)]
+struct Holder {
+    pending: Option<gensrv::ReplyTo<u32>>,
+}
+
+#[gen_server]
+impl Holder {
+    #[call]
+    fn wait(&mut self, reply: gensrv::ReplyTo<u32>) {
+        self.pending = Some(reply);
+    }
+
+    #[call]
+    fn ping(&self) -> u32 {
+        1
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_replace_state_that_drops_a_deferred_reply_keeps_the_server_running() {
+    let holder = Holder::start(Holder::default()).await.unwrap();
+    let waiting = holder.wait().send();
+    within(5, holder.ping()).await.unwrap();
+    let replaced = within(
+        5,
+        holder.replace_state(|h| {
+            let _reply = h.pending.take();
+            panic!("dropped the reply");
+        }),
+    )
+    .await;
+    assert_eq!(replaced, Err(CallError::NoReply));
+    assert_eq!(within(5, waiting).await, Err(CallError::NoReply));
+    assert!(holder.is_alive());
+    assert_eq!(within(5, holder.ping()).await, Ok(1));
+    assert_eq!(
+        gensrv::process_info(holder.pid()).map(|i| i.pid),
+        Some(holder.pid())
+    );
+    // It still ends as a running server does.
+    within(5, holder.stop()).await.unwrap();
+    assert_eq!(within(5, holder.exited()).await, ExitReason::Normal);
+}
