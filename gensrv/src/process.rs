@@ -23,6 +23,9 @@ const EXITED: u8 = 2;
 /// Bits of `ProcessCore::interrupt`: why the loop must stop handling messages.
 const KILLED: u8 = 1;
 const SIGNALLED: u8 = 2;
+/// Set with `KILLED` by a supervisor's `Shutdown::BrutalKill`: the ordinary way
+/// to stop that child, which no crash report is written for (as in OTP).
+const SHUTDOWN_KILL: u8 = 4;
 
 pub(crate) struct ProcessCore {
     pid: Pid,
@@ -473,13 +476,31 @@ impl ProcessCore {
     /// task instead would drop the mailbox at once, and a call sent just then
     /// could land in it after it was emptied, to wait out its timeout.)
     pub(crate) fn kill(&self) {
+        self.kill_with(KILLED);
+    }
+
+    /// `kill`, as a supervisor's `Shutdown::BrutalKill` stops its child: an
+    /// ordinary stop, with no crash report.
+    pub(crate) fn kill_on_shutdown(&self) {
+        self.kill_with(KILLED | SHUTDOWN_KILL);
+    }
+
+    /// Whether the process was killed by `kill_on_shutdown` (and by no `kill`
+    /// before it).
+    pub(crate) fn killed_on_shutdown(&self) -> bool {
+        self.interrupt.load(Ordering::Acquire) & SHUTDOWN_KILL != 0
+    }
+
+    fn kill_with(&self, bits: u8) {
         if self.has_exited() {
             return;
         }
+        // Killed before: not on shutdown.
+        let bits = if self.is_killed() { KILLED } else { bits };
         self.begin_exit();
         let waker = {
             let slot = self.signal_slot();
-            self.interrupt.fetch_or(KILLED, Ordering::Release);
+            self.interrupt.fetch_or(bits, Ordering::Release);
             slot.waker.clone()
         };
         if let Some(waker) = waker {

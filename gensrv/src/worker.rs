@@ -118,6 +118,16 @@ fn run<S: GenServer>(process: Arc<Process<S>>, arg: S::Arg) -> impl Future<Outpu
                         None => reason,
                         Some(panic) => ExitReason::Panic(panic),
                     };
+                    // As OTP's proc_lib, which reports a process that ends
+                    // abnormally, its init failing too.
+                    if !reason.is_normal() && !core.killed_on_shutdown() {
+                        crash_report::<S>(
+                            core,
+                            &reason,
+                            Some("init"),
+                            "(none: init gave no state)",
+                        );
+                    }
                     // As OTP's init_it: the name is free before the starter hears
                     // of the failure, so that it can retry at once.
                     core.finish_start(reason, Some(error));
@@ -166,8 +176,10 @@ fn run<S: GenServer>(process: Arc<Process<S>>, arg: S::Arg) -> impl Future<Outpu
                 Err(killed) => killed,
             }
         };
-        if !reason.is_normal() {
-            crash_report::<S>(core, &reason, ctx.handler, status.as_deref());
+        // A supervisor's `BrutalKill` is how it stops that child: no crash.
+        if !reason.is_normal() && !core.killed_on_shutdown() {
+            let status = status.as_deref().unwrap_or("(consumed by terminate)");
+            crash_report::<S>(core, &reason, ctx.handler, status);
         }
         // Timers stop, and queued calls fail with the reason published just below.
         let reason = match drop_the_rest(ctx, &mut inbox) {
@@ -379,19 +391,17 @@ fn format_status<S: GenServer>(state: &S) -> String {
         .unwrap_or_else(|_| "(format_status panicked)".to_owned())
 }
 
-/// OTP's crash report: one error event when a server ends abnormally, with its
-/// pid, name, type, reason, the handler that ran last and its state as
-/// `format_status` writes it (`None`: terminate consumed it before it ended
-/// abnormally).
+/// OTP's crash report: one error event when a server ends abnormally (its init
+/// failing too), with its pid, name, type, reason, the handler that ran last and
+/// its state as `format_status` writes it (or why there is none).
 fn crash_report<S: GenServer>(
     core: &ProcessCore,
     reason: &ExitReason,
     handler: Option<&'static str>,
-    status: Option<&str>,
+    status: &str,
 ) {
     let server = std::any::type_name::<S>();
     let handler = handler.unwrap_or("-");
-    let status = status.unwrap_or("(consumed by terminate)");
     match core.name() {
         Some(name) => tracing::error!(
             pid = %core.pid(),

@@ -276,3 +276,119 @@ async fn the_secret_never_shows_in_any_trace() {
         assert!(!event.text().contains("hunter2"), "{}", event.text());
     }
 }
+
+/// Fails in its init, as its argument says.
+struct Doomed;
+
+#[gen_server]
+impl Doomed {
+    #[init]
+    fn init(how: u8) -> gensrv::Init<Self> {
+        match how {
+            0 => gensrv::Init::Ignore,
+            1 => gensrv::Init::Stop(ExitReason::Error("no config".into())),
+            _ => panic!("init blew up"),
+        }
+    }
+}
+
+/// OTP: a gen_server whose init fails (`{stop, Reason}` or a crash) exits with that
+/// reason through proc_lib, which writes a crash report unless it is normal; `ignore`
+/// is none.
+#[tokio::test(flavor = "current_thread")]
+async fn an_init_failure_is_one_crash_report_and_ignore_none() {
+    let (capture, _silent, _guard) = capture();
+    assert!(Doomed::start(0).await.is_err());
+    assert_eq!(capture.crash_reports().len(), 0);
+    assert!(Doomed::start(1).name("observe-doomed").await.is_err());
+    let reports = capture.crash_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].field("name"), Some("observe-doomed"));
+    assert_eq!(reports[0].field("reason"), Some("error: no config"));
+    assert_eq!(reports[0].field("handler"), Some("init"));
+    assert!(Doomed::start(2).await.is_err());
+    let reports = capture.crash_reports();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[1].field("handler"), Some("init"));
+}
+
+/// Panics in its terminate.
+struct Clumsy;
+
+#[gen_server]
+impl Clumsy {
+    #[cast]
+    fn fall(&mut self) {
+        panic!("fell");
+    }
+
+    #[terminate]
+    fn terminate(&mut self) {
+        panic!("fell again");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_in_terminate_is_one_crash_report() {
+    let (capture, _silent, _guard) = capture();
+    let clumsy = Clumsy::start(Clumsy).await.unwrap();
+    let _ = clumsy.stop().await;
+    assert_eq!(capture.crash_reports().len(), 1);
+    let clumsy = Clumsy::start(Clumsy).await.unwrap();
+    clumsy.fall().unwrap();
+    within(5, clumsy.exited()).await;
+    assert_eq!(
+        capture.crash_reports().len(),
+        2,
+        "{:?}",
+        capture.crash_reports()
+    );
+}
+
+/// Links to whom it is told.
+#[derive(Clone)]
+struct Linker;
+
+#[gen_server]
+impl Linker {
+    #[call]
+    fn link_to(&self, pid: gensrv::Pid, ctx: &mut Context<Self>) {
+        ctx.link(&pid);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_crash_taking_a_linked_server_is_one_report_each() {
+    let (capture, _silent, _guard) = capture();
+    let vault = Vault::start(new_vault()).await.unwrap();
+    let linker = Linker::start(Linker).await.unwrap();
+    linker.link_to(vault.pid()).await.unwrap();
+    vault.explode().unwrap();
+    within(5, linker.exited()).await;
+    let reports = capture.crash_reports();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    let pids: Vec<_> = reports.iter().map(|r| r.field("pid").unwrap()).collect();
+    assert!(pids.contains(&&*vault.pid().to_string()));
+    assert!(pids.contains(&&*linker.pid().to_string()));
+}
+
+/// OTP: a supervisor's `brutal_kill` is its ordinary way to stop a child, and
+/// writes no error report.
+#[tokio::test(flavor = "current_thread")]
+async fn stopping_a_tree_whose_children_are_brutally_killed_reports_no_crash() {
+    use gensrv::supervisor::{Shutdown, Strategy, Supervisor};
+    let (capture, _silent, _guard) = capture();
+    let sup = Supervisor::start(
+        Supervisor::new(Strategy::OneForOne)
+            .child(Linker::child_spec(Linker).with_shutdown(Shutdown::BrutalKill)),
+    )
+    .await
+    .unwrap();
+    within(5, sup.stop()).await.unwrap();
+    assert_eq!(
+        capture.crash_reports().len(),
+        0,
+        "{:?}",
+        capture.crash_reports()
+    );
+}

@@ -116,7 +116,7 @@ impl Child {
         let pid = child.core().pid();
         let me = supervisor.core().pid();
         match self.spec.shutdown() {
-            Shutdown::BrutalKill => child.core().kill(),
+            Shutdown::BrutalKill => child.core().kill_on_shutdown(),
             Shutdown::Infinity => process::exit_signal(&*child, me, ExitReason::Shutdown, false),
             Shutdown::Timeout(timeout) => {
                 process::exit_signal(&*child, me, ExitReason::Shutdown, false);
