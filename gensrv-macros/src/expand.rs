@@ -911,7 +911,10 @@ impl Gen<'_> {
             ReturnType::Default => method.span(),
         };
         // The whole call at the return type, the method's name included.
-        let method = Ident::new(&method.to_string(), span);
+        // `set_span` rather than a new `Ident` from the name, which panics on a
+        // raw identifier (`fn r#type(&self)`).
+        let mut method = method.clone();
+        method.set_span(span);
         let text = quote_spanned! {span=>
             ::gensrv::__private::StatusText::status_text(Self::#method(self))
         };

@@ -487,3 +487,42 @@ async fn a_panic_in_replace_state_that_drops_a_deferred_reply_keeps_the_server_r
     within(5, holder.stop()).await.unwrap();
     assert_eq!(within(5, holder.exited()).await, ExitReason::Normal);
 }
+
+/// A generic server whose `#[format_status]` has a raw name, beside methods of
+/// its own named like the trait's.
+#[derive(Clone, Default)]
+struct Shelf<T: Send + 'static> {
+    items: Vec<T>,
+}
+
+#[gen_server]
+impl<T: Send + Clone + 'static> Shelf<T> {
+    #[cast]
+    fn r#push(&mut self, item: T) {
+        self.items.push(item);
+    }
+
+    #[cfg_attr(all(), format_status)]
+    fn r#type(&self) -> String {
+        format!("{} items", self.items.len())
+    }
+
+    #[allow(dead_code)]
+    fn format_status(&self) -> &'static str {
+        "not this one"
+    }
+}
+
+#[tokio::test]
+async fn format_status_with_a_raw_name_on_a_generic_server() {
+    let shelf = Shelf::<u8>::start(Shelf::default()).await.unwrap();
+    shelf.push(1).unwrap();
+    assert_eq!(
+        within(5, shelf.get_status()).await.unwrap().state,
+        "1 items"
+    );
+    assert_eq!(
+        <Shelf<u8> as GenServer>::cast_name(&ShelfCast::Push { item: 1 }),
+        "push"
+    );
+}
