@@ -526,3 +526,190 @@ async fn format_status_with_a_raw_name_on_a_generic_server() {
         "push"
     );
 }
+
+/// Does, on request, each thing that makes the runtime send it a message.
+#[derive(Default)]
+struct Busy {
+    handled: Vec<&'static str>,
+}
+
+struct Tick;
+struct Next;
+
+#[gen_server]
+impl Busy {
+    #[call]
+    fn timer(&mut self, after_ms: u64, ctx: &mut Context<Self>) {
+        ctx.send_after(Duration::from_millis(after_ms), Tick);
+    }
+
+    /// A timer whose message is in the mailbox when it is cancelled.
+    #[call]
+    async fn cancelled_timer(&mut self, ctx: &mut Context<Self>) -> bool {
+        let timer = ctx.send_after(Duration::from_millis(1), Tick);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ctx.cancel_timer(timer)
+    }
+
+    /// A monitor whose `Down` is in the mailbox when it is removed.
+    #[call]
+    async fn demonitored(&mut self, ctx: &mut Context<Self>) -> bool {
+        let target = Log::start(Log::default()).await.unwrap();
+        let monitor = ctx.monitor(&target);
+        target.stop().await.unwrap();
+        ctx.demonitor(monitor)
+    }
+
+    #[call]
+    fn watch(&mut self, pid: gensrv::Pid, ctx: &mut Context<Self>) {
+        ctx.monitor(&pid);
+    }
+
+    #[call]
+    fn trap_and_link(&mut self, pid: gensrv::Pid, ctx: &mut Context<Self>) {
+        ctx.trap_exit(true);
+        ctx.link(&pid);
+    }
+
+    #[call]
+    fn continued(&mut self, ctx: &mut Context<Self>) {
+        ctx.continue_with(Next);
+    }
+
+    #[call]
+    fn idle(&mut self, after_ms: u64, ctx: &mut Context<Self>) {
+        ctx.set_timeout(Duration::from_millis(after_ms));
+    }
+
+    #[call]
+    fn handled(&self) -> Vec<&'static str> {
+        self.handled.clone()
+    }
+
+    #[info]
+    fn tick(&mut self, _: Tick) {
+        self.handled.push("tick");
+    }
+
+    #[info]
+    fn next(&mut self, _: Next) {
+        self.handled.push("next");
+    }
+
+    #[info]
+    fn down(&mut self, _: gensrv::Down) {
+        self.handled.push("down");
+    }
+
+    #[info]
+    fn exit(&mut self, _: gensrv::Exit) {
+        self.handled.push("exit");
+    }
+
+    #[info]
+    fn timeout(&mut self, _: Timeout) {
+        self.handled.push("timeout");
+    }
+}
+
+async fn infos(busy: &BusyRef) -> u64 {
+    within(5, busy.statistics()).await.unwrap().infos
+}
+
+#[tokio::test]
+async fn statistics_count_each_runtime_message_once_and_what_was_dropped_never() {
+    let busy = Busy::start(Busy::default()).await.unwrap();
+    let other = Log::start(Log::default()).await.unwrap();
+    let linked = Log::start(Log::default()).await.unwrap();
+
+    busy.timer(1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(infos(&busy).await, 1);
+
+    busy.continued().await.unwrap();
+    assert_eq!(infos(&busy).await, 2);
+
+    busy.idle(1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(infos(&busy).await, 3);
+
+    busy.watch(other.pid()).await.unwrap();
+    busy.trap_and_link(linked.pid()).await.unwrap();
+    other.stop().await.unwrap();
+    gensrv::exit(&linked, ExitReason::Error("x".into()));
+    within(5, linked.exited()).await;
+    assert_eq!(
+        within(5, busy.handled()).await.unwrap(),
+        ["tick", "next", "timeout", "down", "exit"]
+    );
+    assert_eq!(infos(&busy).await, 5);
+
+    // A cancelled timer's message and a demonitored Down are no messages.
+    // (`false`: the timer's message was sent, and is dropped all the same.)
+    assert!(!busy.cancelled_timer().await.unwrap());
+    busy.demonitored().await.unwrap();
+    // Sys requests are not counted either.
+    busy.get_status().await.unwrap();
+    busy.suspend().await.unwrap();
+    busy.resume().await.unwrap();
+    let stats = within(5, busy.statistics()).await.unwrap();
+    assert_eq!(stats.infos, 5);
+    assert_eq!(stats.calls, 8);
+}
+
+#[tokio::test]
+async fn a_suspended_server_keeps_its_timers_and_idle_timeout_for_after_resume() {
+    let busy = Busy::start(Busy::default()).await.unwrap();
+    busy.idle(20).await.unwrap();
+    within(5, busy.suspend()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    // The timeout elapsed while suspended, with no message: it waits, and a call
+    // after it.
+    let timer = busy.timer(1).send();
+    let second = busy.timer(1).send();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let stats = within(5, busy.statistics()).await.unwrap();
+    assert_eq!(stats.infos, 0);
+    assert_eq!(
+        gensrv::process_info(busy.pid()).unwrap().mailbox_len,
+        stats.mailbox_len
+    );
+    within(5, busy.resume()).await.unwrap();
+    within(5, timer).await.unwrap();
+    within(5, second).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let handled = within(5, busy.handled()).await.unwrap();
+    assert_eq!(handled, ["timeout", "tick", "tick"]);
+    assert_eq!(gensrv::process_info(busy.pid()).unwrap().mailbox_len, 0);
+}
+
+/// Starts a child linked to itself.
+struct Starter;
+
+#[gen_server]
+impl Starter {
+    #[call]
+    async fn start_child(&self, ctx: &mut Context<Self>) -> gensrv::Pid {
+        Log::start(Log::default()).link(ctx).await.unwrap().pid()
+    }
+}
+
+#[tokio::test]
+async fn a_process_whose_parent_ended_normally_is_a_root_of_the_tree() {
+    let starter = Starter::start(Starter).await.unwrap();
+    let child = within(5, starter.start_child()).await.unwrap();
+    let tree = gensrv::process_tree();
+    let child_line = tree
+        .lines()
+        .find(|l| l.contains(&child.to_string()))
+        .unwrap()
+        .to_string();
+    assert!(child_line.contains("\u{2500} "), "{tree}");
+    starter.stop().await.unwrap();
+    assert_eq!(gensrv_tests::info(child).parent, Some(starter.pid()));
+    let tree = gensrv::process_tree();
+    assert!(
+        tree.lines().any(|l| l.starts_with(&child.to_string())),
+        "{tree}"
+    );
+}
