@@ -121,10 +121,18 @@ fn check_handler(handler: &Handler<'_>, errors: &mut Errors) {
         };
         errors.push(args, format!("{attr} takes no arguments"));
     }
-    if !sig.generics.params.is_empty() {
-        let what = if sig.generics.lifetimes().next().is_some()
-            && sig.generics.type_params().next().is_none()
-        {
+    let only_lifetimes =
+        sig.generics.type_params().next().is_none() && sig.generics.const_params().next().is_none();
+    if kind == Kind::FormatStatus {
+        // No message to own: `fn status<'a>(&'a self) -> &'a str` is fine.
+        if !only_lifetimes {
+            errors.push(
+                &sig.generics,
+                "#[format_status] cannot have generic parameters: the server calls it with none",
+            );
+        }
+    } else if !sig.generics.params.is_empty() {
+        let what = if sig.generics.lifetimes().next().is_some() && only_lifetimes {
             "lifetime parameters: messages are owned, they cannot borrow"
         } else {
             "generic parameters: the message enums need concrete types (put the parameter on the impl block)"
@@ -421,8 +429,7 @@ fn borrow_in(ty: &Type) -> Option<TokenStream> {
     find.0
 }
 
-/// The `sys` operations DESIGN.md gives `ServerRef` next, kept free already so
-/// that no server's handle changes meaning when they land.
+/// The `sys` operations every handle has (OTP's `sys`, see `gensrv::sys`).
 const SYS_METHODS: &[&str] = &[
     "get_state",
     "replace_state",
@@ -479,7 +486,7 @@ fn check_handle_method(handler: &Handler<'_>, errors: &mut Errors) {
     let shadowed = if SERVER_REF_METHODS.contains(&name) {
         format!("`ServerRef::{name}`, which every handle has")
     } else if SYS_METHODS.contains(&name) {
-        format!("`ServerRef::{name}` (OTP's `sys`), which every handle is to have")
+        format!("`ServerRef::{name}` (OTP's `sys`), which every handle has")
     } else if let Some((_, tr)) = TRAIT_METHODS.iter().find(|(m, _)| *m == name) {
         format!("`{tr}::{name}`, which every handle implements")
     } else {

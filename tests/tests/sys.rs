@@ -713,3 +713,23 @@ async fn a_process_whose_parent_ended_normally_is_a_root_of_the_tree() {
         "{tree}"
     );
 }
+
+/// Shows a borrowed part of itself, with the lifetime written out.
+struct Label {
+    text: String,
+}
+
+#[gen_server]
+impl Label {
+    #[format_status]
+    #[allow(clippy::needless_lifetimes)] // Written out on purpose.
+    fn status<'a>(&'a self) -> &'a str {
+        &self.text
+    }
+}
+
+#[tokio::test]
+async fn format_status_may_name_its_lifetime() {
+    let label = Label::start(Label { text: "hi".into() }).await.unwrap();
+    assert_eq!(within(5, label.get_status()).await.unwrap().state, "hi");
+}

@@ -1,0 +1,15 @@
+use gensrv::gen_server;
+
+struct Account {
+    balance: u64,
+}
+
+#[gen_server]
+impl Account {
+    #[format_status]
+    unsafe fn status(&self) -> String {
+        format!("Account {{ balance: {} }}", self.balance)
+    }
+}
+
+fn main() {}
