@@ -392,3 +392,34 @@ async fn stopping_a_tree_whose_children_are_brutally_killed_reports_no_crash() {
         capture.crash_reports()
     );
 }
+
+/// Its `#[format_status]` panics.
+struct Shy;
+
+#[gen_server]
+impl Shy {
+    #[cast]
+    fn crash(&mut self) {
+        panic!("crashed");
+    }
+
+    #[format_status]
+    fn status(&self) -> String {
+        panic!("will not say");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_in_format_status_shows_a_placeholder_and_ends_nothing() {
+    let (capture, _silent, _guard) = capture();
+    let shy = Shy::start(Shy).await.unwrap();
+    let status = within(5, shy.get_status()).await.unwrap();
+    assert_eq!(status.state, "(format_status panicked)");
+    assert!(shy.is_alive());
+    shy.crash().unwrap();
+    within(5, shy.exited()).await;
+    let reports = capture.crash_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].field("status"), Some("(format_status panicked)"));
+    assert_eq!(reports[0].field("reason"), Some("panic: crashed"));
+}

@@ -1,6 +1,7 @@
 //! OTP's `sys` on gensrv servers (DESIGN.md's semantic 12): state, suspension,
 //! statistics and status, each a request handled between two messages.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -732,4 +733,69 @@ impl Label {
 async fn format_status_may_name_its_lifetime() {
     let label = Label::start(Label { text: "hi".into() }).await.unwrap();
     assert_eq!(within(5, label.get_status()).await.unwrap().state, "hi");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sys_requests_racing_with_stop_and_kill_get_an_answer_or_the_exit_never_a_hang() {
+    for round in 0..200 {
+        let log = Log::start(Log::default()).await.unwrap();
+        if round % 3 == 0 {
+            log.suspend().await.unwrap();
+        }
+        let status = tokio::spawn(log.get_status().into_future());
+        let state = tokio::spawn(log.get_state().into_future());
+        let suspend = tokio::spawn(log.suspend().into_future());
+        let reason = if round % 2 == 0 {
+            log.stop().await.unwrap();
+            ExitReason::Normal
+        } else {
+            log.kill();
+            ExitReason::Killed
+        };
+        let ok_or_exit = |e: CallError| {
+            assert!(
+                e == CallError::Exited(reason.clone()) || e == CallError::NoProc,
+                "round {round}: {e:?}"
+            );
+        };
+        if let Err(e) = within(5, status).await.unwrap() {
+            ok_or_exit(e);
+        }
+        if let Err(e) = within(5, state).await.unwrap() {
+            ok_or_exit(e);
+        }
+        if let Err(e) = within(5, suspend).await.unwrap() {
+            ok_or_exit(e);
+        }
+    }
+}
+
+/// Traps exits, so that its parent's exit reaches it as a signal of its own.
+#[derive(Clone)]
+struct Trapper;
+
+#[gen_server]
+impl Trapper {
+    #[init]
+    fn init(_: (), ctx: &mut Context<Self>) -> Self {
+        ctx.trap_exit(true);
+        Trapper
+    }
+}
+
+#[tokio::test]
+async fn a_supervisor_stops_a_suspended_child_that_traps_exits_at_once() {
+    use gensrv::supervisor::{Shutdown, Strategy, Supervisor};
+    let sup = Supervisor::start(
+        Supervisor::new(Strategy::OneForOne)
+            .child(Trapper::child_spec(()).with_shutdown(Shutdown::Infinity)),
+    )
+    .await
+    .unwrap();
+    let child = within(5, sup.which_children()).await.unwrap()[0]
+        .pid
+        .unwrap();
+    within(5, gensrv::sys::suspend(&child)).await.unwrap();
+    within(5, sup.stop()).await.unwrap();
+    assert!(gensrv::process_info(child).is_none());
 }
