@@ -848,27 +848,13 @@ pub(crate) fn current_is_panicking() {
     let _ = CURRENT.try_with(|p| p.core().begin_exit());
 }
 
-std::thread_local! {
-    /// A panic on this thread now is caught by the runtime and leaves the
-    /// server running (`sys`'s `get_state` and `replace_state`).
-    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` on a server's task, catching a panic in it that leaves the server
-/// running: a reply dropped while it unwinds is one dropped by a handler (its
-/// caller gets `NoReply`), not one of a server that the panic ends.
-pub(crate) fn contain_panic<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
-    let was = CONTAINED.replace(true);
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    CONTAINED.set(was);
-    caught
-}
-
-/// Takes a reply dropped unsent. On the task of a server that is ending (or
-/// panicking, which will end it), the server fails it with its exit reason once
-/// that is final: the caller gets `Exited(reason)`. Dropped by a handler of a
-/// running server, it waits for the handler to return: the caller gets the exit
-/// reason if the handler stopped the server, `NoReply` otherwise. Anywhere else
+/// Takes a reply dropped unsent. On the task of a server that is ending, the
+/// server fails it with its exit reason once that is final: the caller gets
+/// `Exited(reason)`. Dropped by a handler of a running server (also while a panic
+/// unwinds it), it waits for the handler to return: the caller gets the exit
+/// reason if the handler stopped the server or the panic ended it (the loop
+/// settles it as stopping then), `NoReply` if the server goes on (a panic that
+/// the handler, or `replace_state`, caught). Anywhere else
 /// the reply was dropped on purpose, and `fail` is dropped: the caller gets
 /// `NoReply`.
 ///
@@ -878,9 +864,6 @@ pub(crate) fn contain_panic<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> 
 pub(crate) fn orphan_reply(fail: impl FnOnce(Pid, &ExitReason) + Send + 'static) {
     let _ = CURRENT.try_with(|p| {
         let core = p.core();
-        if std::thread::panicking() && !CONTAINED.get() {
-            core.begin_exit();
-        }
         if core.is_running() {
             // Dropped by a handler, or with a message it took: `NoReply`, unless
             // the handler stops the server (see `settle_dropped_replies`).

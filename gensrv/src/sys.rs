@@ -52,6 +52,7 @@
 //! # }
 //! ```
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -180,7 +181,7 @@ impl<S: GenServer> ServerRef<S> {
     {
         self.on_state(|state, reply| {
             // A `Clone` that panics fails the request, not the server.
-            match process::contain_panic(|| state.clone()) {
+            match catch_unwind(AssertUnwindSafe(|| state.clone())) {
                 Ok(copy) => {
                     let _ = reply.send(copy);
                 }
@@ -206,7 +207,7 @@ impl<S: GenServer> ServerRef<S> {
     pub fn replace_state(&self, f: impl FnOnce(&mut S) + Send + 'static) -> Call<()> {
         self.on_state(move |state, reply| {
             // The copy first, apart: if the state's `Clone` panics, `f` is not run.
-            let backup = match process::contain_panic(|| state.__backup()) {
+            let backup = match catch_unwind(AssertUnwindSafe(|| state.__backup())) {
                 Ok(backup) => backup,
                 Err(panic) => {
                     let panic = crate::worker::panic_message(panic);
@@ -215,7 +216,7 @@ impl<S: GenServer> ServerRef<S> {
                     return;
                 }
             };
-            match process::contain_panic(|| f(state)) {
+            match catch_unwind(AssertUnwindSafe(|| f(state))) {
                 Ok(()) => {
                     let _ = reply.send(());
                 }

@@ -799,3 +799,38 @@ async fn a_supervisor_stops_a_suspended_child_that_traps_exits_at_once() {
     within(5, sup.stop()).await.unwrap();
     assert!(gensrv::process_info(child).is_none());
 }
+
+/// Catches a panic of its own that drops a deferred reply.
+#[derive(Default)]
+struct Careful {
+    pending: Option<gensrv::ReplyTo<u32>>,
+}
+
+#[gen_server]
+impl Careful {
+    #[call]
+    fn wait(&mut self, reply: gensrv::ReplyTo<u32>) {
+        self.pending = Some(reply);
+    }
+
+    #[call]
+    fn drop_it_in_a_caught_panic(&mut self) {
+        let pending = self.pending.take();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _reply = pending;
+            panic!("caught");
+        }));
+    }
+}
+
+#[tokio::test]
+
+async fn a_reply_dropped_in_a_panic_the_handler_catches_is_no_reply() {
+    let careful = Careful::start(Careful::default()).await.unwrap();
+    let waiting = careful.wait().timeout(Duration::from_secs(1)).send();
+    within(5, careful.drop_it_in_a_caught_panic())
+        .await
+        .unwrap();
+    assert_eq!(within(5, waiting).await, Err(CallError::NoReply));
+    assert!(careful.is_alive());
+}
