@@ -237,7 +237,10 @@ impl<S: GenServer> ServerRef<S> {
     /// before this request, it handles only sys requests and stop until
     /// [`resume`](ServerRef::resume)d. Calls, casts and info messages wait in the
     /// mailbox, in order, and nothing is lost; callers' timeouts still run.
-    /// Suspending a suspended server does nothing.
+    /// Timers go on, and their messages wait with the rest; an idle timeout
+    /// ([`Context::set_timeout`](crate::Context::set_timeout)) that elapses
+    /// meanwhile is handled once resumed, in its place (OTP would start it anew).
+    /// Exit signals still end it. Suspending a suspended server does nothing.
     pub fn suspend(&self) -> Call<()> {
         suspend(self)
     }
