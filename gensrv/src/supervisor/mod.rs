@@ -98,11 +98,35 @@
 //! );
 //! # }
 //! ```
+//!
+//! # Running a tree until the program is told to stop
+//!
+//! [`run_until_signal`] runs a tree until the program gets SIGINT or SIGTERM,
+//! then stops it gracefully, children before parents, each within its
+//! [`Shutdown`], and returns once all have ended: OTP's `init:stop()`, which an
+//! Erlang node runs on SIGTERM. [`run_until`] does the same with any future as
+//! the trigger, and [`shutdown_signal`] installs the signal handlers ahead of time.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use gensrv::supervisor::{self, Ended, Strategy, Supervisor};
+//!
+//! let sup = Supervisor::start(Supervisor::new(Strategy::OneForOne))
+//!     .await
+//!     .unwrap();
+//! // In a real program: `supervisor::run_until_signal(&sup).await?`.
+//! let (stop, stop_asked) = tokio::sync::oneshot::channel::<&str>();
+//! stop.send("done").unwrap();
+//! let ended = supervisor::run_until(&sup, stop_asked).await;
+//! assert_eq!(ended, Ended::Stopped { trigger: Ok("done"), stop: Ok(()) });
+//! # }
+//! ```
 
 mod child;
 mod dynamic;
 mod error;
 mod request;
+mod run;
 mod spec;
 mod static_sup;
 mod strategy;
@@ -120,6 +144,8 @@ pub use dynamic::{
 pub use error::{DeleteChildError, RestartChildError, StartChildError, TerminateChildError};
 #[doc(inline)]
 pub use request::Request;
+#[doc(inline)]
+pub use run::{Ended, Signal, run_until, run_until_signal, shutdown_signal};
 #[doc(inline)]
 pub use spec::{
     ChildCount, ChildInfo, ChildKind, ChildSpec, Restart, Shutdown, StartChild, TypedChildSpec,
