@@ -6,9 +6,14 @@
 //!
 //! ```text
 //! cargo run --example kv            # a scripted client session over TCP, then exit
-//! cargo run --example kv -- serve   # serve on 127.0.0.1:4040 until Ctrl-C
+//! cargo run --example kv -- serve   # serve on 127.0.0.1:4040 until Ctrl-C or SIGTERM
+//! cargo run --example kv -- serve 127.0.0.1:0   # the same on a free port (printed)
 //! nc 127.0.0.1 4040                 # (or telnet) and type the commands
 //! ```
+//!
+//! Served, it stops gracefully on SIGINT (Ctrl-C) or SIGTERM: every open
+//! connection is told `SERVER SHUTTING DOWN` and closed, every terminate runs,
+//! and it exits 0 ([`gensrv_examples::kv::serve`]).
 //!
 //! The script starts the tree on a free port, talks to it over TCP, crashes a
 //! bucket and then the registry through the API, shows that the same connection
@@ -43,14 +48,21 @@ fn main() -> ExitCode {
     }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     let serving = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] => false,
-        ["serve"] => true,
+        [] => None,
+        ["serve"] => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, PORT))),
+        ["serve", addr] => match addr.parse() {
+            Ok(addr) => Some(addr),
+            Err(error) => {
+                eprintln!("not an address, such as 127.0.0.1:4040: {addr:?}: {error}");
+                return ExitCode::from(2);
+            }
+        },
         _ => {
-            eprintln!("usage: cargo run --example kv [-- serve]");
+            eprintln!("usage: cargo run --example kv [-- serve [ADDRESS:PORT]]");
             return ExitCode::from(2);
         }
     };
-    let runtime = if serving {
+    let runtime = if serving.is_some() {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         // One thread: every step of the script runs to completion before the
@@ -67,10 +79,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = if serving {
-        runtime.block_on(serve())
-    } else {
-        runtime.block_on(demo())
+    let outcome = match serving {
+        Some(addr) => runtime.block_on(kv::serve(addr)),
+        None => runtime.block_on(demo()),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,26 +90,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `serve`: the server on port 4040 until Ctrl-C.
-async fn serve() -> Result<(), String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, PORT));
-    let kv = kv::start(addr).await.map_err(|error| error.to_string())?;
-    println!("KV server listening on {}", kv.local_addr());
-    println!("connect with:  nc {} {}", addr.ip(), addr.port());
-    println!("and type e.g.  CREATE shopping / PUT shopping milk 1 / GET shopping milk");
-    println!("Ctrl-C stops it.");
-    println!();
-    print_tree(kv.supervisor()).await?;
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|error| format!("cannot wait for Ctrl-C: {error}"))?;
-    println!();
-    println!("stopping");
-    kv.stop().await.map_err(|error| error.to_string())?;
-    println!("stopped");
-    Ok(())
 }
 
 /// The scripted session.
@@ -225,13 +216,19 @@ async fn demo() -> Result<(), String> {
     let stopped = step(kv.stop()).await?;
     println!("{stopped:?}");
     stopped.map_err(|error| error.to_string())?;
+    let told = step(client.read_line()).await?;
+    println!("> client.read_line()");
+    println!("{told:?}");
+    if !matches!(&told, Ok(Some(line)) if line == "SERVER SHUTTING DOWN") {
+        return Err("the connection was not told".into());
+    }
     let closed = step(client.read_line()).await?;
     println!("> client.read_line()");
     println!("{closed:?}");
     if !matches!(closed, Ok(None)) {
         return Err("the connection was not closed".into());
     }
-    println!("  # the server closed the connection");
+    println!("  # the server said goodbye and closed the connection");
     println!("> gensrv::whereis({:?})", names.registry);
     let left = gensrv::whereis(&names.registry);
     println!("{left:?}");

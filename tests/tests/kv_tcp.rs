@@ -67,6 +67,14 @@ impl Raw {
         );
     }
 
+    /// Whether the server said it is shutting down, then closed the connection.
+    async fn told_and_closed(&mut self) -> bool {
+        let mut line = Vec::new();
+        let told = within(5, self.0.read_until(b'\n', &mut line)).await.is_ok()
+            && line == b"SERVER SHUTTING DOWN\r\n";
+        told && self.closed_by_server().await
+    }
+
     /// Whether the server closed the connection (reads the end, or fails).
     async fn closed_by_server(&mut self) -> bool {
         let mut byte = [0];
@@ -505,7 +513,8 @@ async fn the_registry_recovers_under_open_connections() {
     within(10, kv.stop()).await.unwrap();
 }
 
-/// An acceptor that ends takes its connections with it; its supervisor starts
+/// An acceptor that ends takes its connections with it (telling them, unless
+/// killed); its supervisor starts
 /// another on the same address, and the buckets, started before it (rest for
 /// one), keep their values.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -539,7 +548,7 @@ async fn a_restarted_acceptor_accepts_on_the_same_address() {
         within(5, acceptor.exited()).await,
         ExitReason::Error("accept failed: no more sockets".into())
     );
-    assert!(c.closed_by_server().await);
+    assert!(c.told_and_closed().await);
     next_incarnation(&acceptor, || kv.acceptor()).await;
     let mut c = Raw::connect(&kv).await;
     c.expect(b"GET shopping milk\r\n", "1\r\nOK\r\n").await;
@@ -548,7 +557,8 @@ async fn a_restarted_acceptor_accepts_on_the_same_address() {
     within(10, kv.stop()).await.unwrap();
 }
 
-/// Stopping the tree closes the connections, frees the names and the port.
+/// Stopping the tree tells the connections and closes them, frees the names
+/// and the port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stop_closes_everything() {
     let kv = start("kv_stop").await;
@@ -558,7 +568,7 @@ async fn stop_closes_everything() {
     c.expect(b"CREATE shopping\r\n", "OK\r\n").await;
 
     within(10, kv.stop()).await.unwrap();
-    assert!(c.closed_by_server().await);
+    assert!(c.told_and_closed().await);
     for name in [names.kv, names.buckets, names.registry, names.acceptor] {
         assert_eq!(gensrv::whereis(&name), None, "{name}");
     }

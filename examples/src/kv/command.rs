@@ -93,12 +93,15 @@ pub enum Reply {
     /// `SERVICE UNAVAILABLE`: the registry did not answer within
     /// [`REGISTRY_WAIT`] (it was restarting for longer than that).
     Unavailable,
+    /// `SERVER SHUTTING DOWN`: sent unasked, once, when the server stops, before
+    /// it closes the connection. A line sent meanwhile gets no other reply.
+    ShuttingDown,
 }
 
 impl Reply {
     /// The reply as sent: one or two lines, each ending with `\r\n`.
     ///
-    /// Every error line has two words, so that no value (one word) is taken for
+    /// Every error line has more than one word, so that no value (one word) is taken for
     /// one; a client reads one line after a `GET`, and a second if the first was
     /// not an error.
     pub fn to_wire(&self) -> String {
@@ -109,6 +112,7 @@ impl Reply {
             Reply::UnknownCommand => "UNKNOWN COMMAND\r\n".into(),
             Reply::LineTooLong => "LINE TOO LONG\r\n".into(),
             Reply::Unavailable => "SERVICE UNAVAILABLE\r\n".into(),
+            Reply::ShuttingDown => "SERVER SHUTTING DOWN\r\n".into(),
         }
     }
 }
@@ -117,7 +121,11 @@ impl Reply {
 pub fn is_error_line(line: &str) -> bool {
     matches!(
         line,
-        "NOT FOUND" | "UNKNOWN COMMAND" | "LINE TOO LONG" | "SERVICE UNAVAILABLE"
+        "NOT FOUND"
+            | "UNKNOWN COMMAND"
+            | "LINE TOO LONG"
+            | "SERVICE UNAVAILABLE"
+            | "SERVER SHUTTING DOWN"
     )
 }
 
@@ -308,11 +316,13 @@ mod tests {
         assert_eq!(Reply::NotFound.to_wire(), "NOT FOUND\r\n");
         assert_eq!(Reply::UnknownCommand.to_wire(), "UNKNOWN COMMAND\r\n");
         assert_eq!(Reply::LineTooLong.to_wire(), "LINE TOO LONG\r\n");
+        assert_eq!(Reply::ShuttingDown.to_wire(), "SERVER SHUTTING DOWN\r\n");
         for reply in [
             Reply::NotFound,
             Reply::UnknownCommand,
             Reply::LineTooLong,
             Reply::Unavailable,
+            Reply::ShuttingDown,
         ] {
             let wire = reply.to_wire();
             assert!(is_error_line(wire.trim_end()), "{wire:?}");

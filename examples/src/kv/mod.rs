@@ -38,8 +38,12 @@
 //! | anything else, an empty line, bytes that are not UTF-8 | `UNKNOWN COMMAND` |
 //! | a line of more than [`MAX_LINE`] bytes | `LINE TOO LONG` |
 //! | any command, if the registry was gone for [`command::REGISTRY_WAIT`] | `SERVICE UNAVAILABLE` |
+//! | (unasked, when the server stops) | `SERVER SHUTTING DOWN`, then the server closes the connection |
 //!
-//! The connection stays open after any of these. A line too long is answered as
+//! The connection stays open after any of these but the last. A server that
+//! stops (its acceptor's terminate runs) lets each connection finish the
+//! command it is running, sends it `SERVER SHUTTING DOWN` instead of reading
+//! another, and closes it; a line sent meanwhile gets no other answer. A line too long is answered as
 //! soon as it is known to be, and the rest of it is dropped as it comes: no
 //! client makes the server hold more than [`MAX_LINE`] bytes of a line.
 //!
@@ -68,7 +72,9 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use gensrv::supervisor::{DynamicSupervisor, Strategy, Supervisor, SupervisorRef};
+use gensrv::supervisor::{
+    self as sup, DynamicSupervisor, Ended, Strategy, Supervisor, SupervisorRef,
+};
 use gensrv::{StartError, StopError};
 
 use registry::{Registry, RegistryRef};
@@ -230,9 +236,44 @@ impl Kv {
         Acceptor::whereis(&self.names.acceptor)
     }
 
-    /// Stops the tree: the acceptor first (and with it every connection), then
-    /// the registry and the buckets. Returns once all have ended.
+    /// Stops the tree: the acceptor first (it tells every open connection
+    /// `SERVER SHUTTING DOWN` and closes it), then the registry and the
+    /// buckets. Returns once all have ended.
     pub async fn stop(self) -> Result<(), StopError> {
         self.supervisor.stop().await
+    }
+}
+
+/// What `cargo run --example kv -- serve [ADDR]` runs: listens on `addr` (port
+/// 0: a free one) under the guide's names, prints the address it got (`KV
+/// server listening on 127.0.0.1:4040`) and the process tree on stdout, and
+/// serves until SIGINT or SIGTERM; then stops the tree gracefully with
+/// [`run_until`](gensrv::supervisor::run_until) (every connection is told
+/// `SERVER SHUTTING DOWN`, every terminate runs), prints how it went and how
+/// many processes are left (none), and returns.
+///
+/// The signal handlers are installed before the address is printed, so that a
+/// signal sent by whoever read it is never the one that kills the program.
+/// Fails if the address cannot be bound, the tree does not start, the tree
+/// ends by itself (it gave up after too many restarts), or the stop fails.
+pub async fn serve(addr: SocketAddr) -> Result<(), String> {
+    let signal = sup::shutdown_signal()
+        .map_err(|error| format!("cannot wait for SIGINT and SIGTERM: {error}"))?;
+    let kv = start(addr).await.map_err(|error| error.to_string())?;
+    let addr = kv.local_addr();
+    println!("KV server listening on {addr}");
+    println!("connect with:  nc {} {}", addr.ip(), addr.port());
+    println!("and type e.g.  CREATE shopping / PUT shopping milk 1 / GET shopping milk");
+    println!("Ctrl-C (SIGINT) or SIGTERM stops it.");
+    println!();
+    print!("{}", gensrv::process_tree());
+    match sup::run_until(kv.supervisor(), signal).await {
+        Ended::Stopped { trigger, stop } => {
+            println!();
+            println!("{trigger}: stopped the tree: {stop:?}");
+            println!("processes left: {}", gensrv::processes().len());
+            stop.map_err(|error| format!("the tree did not stop cleanly: {error}"))
+        }
+        Ended::Exited(reason) => Err(format!("the tree ended by itself: {reason}")),
     }
 }

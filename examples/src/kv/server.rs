@@ -5,10 +5,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use gensrv::{Context, ExitReason, gen_server};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::MAX_LINE;
@@ -21,13 +23,33 @@ use super::command::{self, Reply};
 /// the loop, and every connection it accepted, ends with the acceptor, however
 /// the acceptor ends (a `kill` too). A connection that fails or panics ends alone.
 ///
+/// When the acceptor stops (its terminate runs), it stops accepting and tells
+/// every open connection: each finishes the command it is running, if any,
+/// sends `SERVER SHUTTING DOWN` ([`Reply::ShuttingDown`]) and closes. The
+/// terminate waits for them for up to [`SHUTDOWN_GRACE`], then cuts off those
+/// still open. A `kill` cuts them all off at once, untold.
+///
 /// An accept error that is not about one connection ends the acceptor with
 /// reason `Error`, and its supervisor starts another on the same socket.
 pub struct Acceptor {
     local_addr: SocketAddr,
     connections: Arc<AtomicUsize>,
     accept_loop: OwnedTask,
+    /// Set to `true` when the acceptor stops: the loop and the connections
+    /// watch it.
+    shutdown: watch::Sender<bool>,
 }
+
+/// How long a stopping acceptor waits for its connections to finish their
+/// command and say goodbye, before it cuts them off. (Under the 5 s a
+/// supervisor gives a worker to stop.)
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a connection told to shut down keeps reading (and dropping) what
+/// the client still sends, after its goodbye, waiting for the client to close
+/// first: closing a socket with unread data resets it, and the client could
+/// lose the goodbye.
+const LINGER: Duration = Duration::from_millis(500);
 
 /// What an [`Acceptor`] is started with, cloned for every incarnation.
 #[derive(Clone, Debug)]
@@ -71,16 +93,19 @@ impl Acceptor {
             .local_addr()
             .map_err(|error| format!("cannot use the listening socket: {error}"))?;
         let connections = Arc::new(AtomicUsize::new(0));
+        let (shutdown, shutting_down) = watch::channel(false);
         let accept_loop = tokio::spawn(accept_loop(
             listener,
             config.registry,
             ctx.this(),
             connections.clone(),
+            shutting_down,
         ));
         Ok(Acceptor {
             local_addr,
             connections,
             accept_loop: OwnedTask(accept_loop),
+            shutdown,
         })
     }
 
@@ -102,10 +127,13 @@ impl Acceptor {
         ctx.stop(ExitReason::Error(format!("accept failed: {}", failed.0)));
     }
 
-    /// Ends the accept loop and the connections, and waits until it has.
+    /// Stops accepting, tells the connections, and waits until they have
+    /// closed, for up to [`SHUTDOWN_GRACE`]; then cuts off those still open.
     #[terminate]
     async fn terminate(&mut self) {
-        self.accept_loop.abort_and_wait().await;
+        // Nobody listening: the loop has ended already (it failed).
+        let _ = self.shutdown.send(true);
+        self.accept_loop.wait_or_abort(SHUTDOWN_GRACE).await;
     }
 }
 
@@ -115,9 +143,13 @@ impl Acceptor {
 struct OwnedTask(JoinHandle<()>);
 
 impl OwnedTask {
-    async fn abort_and_wait(&mut self) {
-        self.0.abort();
-        let _ = (&mut self.0).await;
+    /// Waits for the task to end for up to `grace`, then aborts it and waits
+    /// for that.
+    async fn wait_or_abort(&mut self, grace: Duration) {
+        if tokio::time::timeout(grace, &mut self.0).await.is_err() {
+            self.0.abort();
+            let _ = (&mut self.0).await;
+        }
     }
 }
 
@@ -127,25 +159,31 @@ impl Drop for OwnedTask {
     }
 }
 
-/// Accepts connections until aborted, each served in a task of the set it owns:
-/// when the loop is dropped, so is the set, and every connection task is aborted.
+/// Accepts connections until `shutdown` turns `true`, each served in a task of
+/// the set it owns; then waits for the connections to close. When the loop is
+/// dropped (aborted), so is the set, and every connection task is aborted.
 async fn accept_loop(
     listener: TcpListener,
     registry: String,
     acceptor: AcceptorRef,
     connections: Arc<AtomicUsize>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
+            // Once shutting down, nothing more is accepted.
+            biased;
+            () = shutting_down(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let counted = Counted::new(&connections);
                     let registry = registry.clone();
+                    let shutdown = shutdown.clone();
                     tasks.spawn(async move {
                         let _counted = counted;
                         tracing::debug!(%peer, "connection opened");
-                        match serve(stream, &registry).await {
+                        match serve(stream, &registry, shutdown).await {
                             Ok(()) => tracing::debug!(%peer, "connection closed"),
                             Err(error) => tracing::debug!(%peer, %error, "connection failed"),
                         }
@@ -161,16 +199,27 @@ async fn accept_loop(
                     return;
                 }
             },
-            Some(ended) = tasks.join_next() => {
-                match ended {
-                    Err(error) if error.is_panic() => {
-                        tracing::error!(%error, "connection task panicked; other connections go on");
-                    }
-                    _ => {}
-                }
-            }
+            Some(ended) = tasks.join_next() => log_panic(ended),
         }
     }
+    drop(listener);
+    while let Some(ended) = tasks.join_next().await {
+        log_panic(ended);
+    }
+}
+
+fn log_panic(ended: Result<(), tokio::task::JoinError>) {
+    match ended {
+        Err(error) if error.is_panic() => {
+            tracing::error!(%error, "connection task panicked; other connections go on");
+        }
+        _ => {}
+    }
+}
+
+/// Resolves once `shutdown` is `true`, or its acceptor is gone.
+async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|&down| down).await;
 }
 
 fn lost_connection(error: &io::Error) -> bool {
@@ -201,13 +250,24 @@ impl Drop for Counted {
 }
 
 /// Serves one connection: a reply to every line, in order, until the client
-/// closes it.
-async fn serve(mut stream: TcpStream, registry: &str) -> io::Result<()> {
+/// closes it, or until `shutdown` turns `true`: then, between two commands, it
+/// says `SERVER SHUTTING DOWN` and closes.
+async fn serve(
+    mut stream: TcpStream,
+    registry: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.split();
     let mut lines = LineReader::new(read);
     loop {
-        let reply = match lines.next_line().await? {
+        let line = tokio::select! {
+            // No command is started once shutting down, even if one is waiting.
+            biased;
+            () = shutting_down(&mut shutdown) => break,
+            line = lines.next_line() => line?,
+        };
+        let reply = match line {
             Line::End => return Ok(()),
             Line::TooLong => Reply::LineTooLong,
             Line::Complete(line) => match command::parse(line) {
@@ -217,6 +277,16 @@ async fn serve(mut stream: TcpStream, registry: &str) -> io::Result<()> {
         };
         write.write_all(reply.to_wire().as_bytes()).await?;
     }
+    write
+        .write_all(Reply::ShuttingDown.to_wire().as_bytes())
+        .await?;
+    write.shutdown().await?;
+    // Drops what the client still sends until it closes too, for a while.
+    let _ = tokio::time::timeout(LINGER, async {
+        while !matches!(lines.next_line().await, Ok(Line::End) | Err(_)) {}
+    })
+    .await;
+    Ok(())
 }
 
 /// One line read by a [`LineReader`].
