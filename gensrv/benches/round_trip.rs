@@ -11,6 +11,8 @@
 //! - `call/<runtime>`: one call round trip, the client sends a request and awaits the
 //!   reply (the server is started once, outside the measurement).
 //!   - `gensrv`: `counter.get().await`.
+//!   - `gensrv_bounded`: the same, to a server whose mailbox is bounded
+//!     (`Start::mailbox`, 128 messages): what the bound costs.
 //!   - `tokio_baseline`: send `Get(oneshot::Sender)`, await the `oneshot::Receiver`.
 //!   - `tokio_baseline_timeout`: the same, with the receiver wrapped in
 //!     `tokio::time::timeout(5 s, ..)`. gensrv's calls have a 5 s timeout by default,
@@ -20,7 +22,8 @@
 //!   the mailbox (it is answered only after every cast before it has been handled);
 //!   the time of all batches is divided by the number of casts. Each cast's figure
 //!   thus includes 1/[`BATCH`] of a call round trip (gensrv's call for gensrv, the
-//!   baseline's call without timeout for the baseline).
+//!   baseline's call without timeout for the baseline). `gensrv_bounded`: the same,
+//!   to a server whose mailbox is bounded to 128 (a batch always fits).
 //! - `start_stop/<runtime>`: start a server and stop it, awaiting both.
 //!   - `gensrv`: `Counter::start(state).await` (returns once init ran in the server
 //!     task), then `counter.stop().await` (returns once the server has ended).
@@ -248,21 +251,30 @@ macro_rules! timed {
     }};
 }
 
-/// A gensrv counter and a baseline counter, started.
-async fn start_both() -> (CounterRef, baseline::Counter) {
+/// A gensrv counter, one with a bounded mailbox, and a baseline counter, started.
+async fn start_both() -> (CounterRef, CounterRef, baseline::Counter) {
     let counter = Counter::start(Counter::default())
         .await
         .expect("gensrv start");
-    (counter, baseline::Counter::start(0).await)
+    let bounded = Counter::start(Counter::default())
+        .mailbox(2 * BATCH as usize)
+        .await
+        .expect("gensrv start");
+    (counter, bounded, baseline::Counter::start(0).await)
 }
 
 fn call(c: &mut Criterion) {
     for setup in Setup::all().map(|make| make()) {
-        let (counter, base) = setup.rt.block_on(start_both());
+        let (counter, bounded, base) = setup.rt.block_on(start_both());
 
         let mut group = c.benchmark_group(format!("call/{}", setup.name));
         group.bench_function("gensrv", |b| {
             timed!(b, &setup, &counter, |counter, iters| for _ in 0..iters {
+                black_box(counter.get().await.expect("gensrv call"));
+            })
+        });
+        group.bench_function("gensrv_bounded", |b| {
+            timed!(b, &setup, &bounded, |counter, iters| for _ in 0..iters {
                 black_box(counter.get().await.expect("gensrv call"));
             })
         });
@@ -280,6 +292,7 @@ fn call(c: &mut Criterion) {
 
         setup.rt.block_on(async {
             counter.stop().await.expect("gensrv stop");
+            bounded.stop().await.expect("gensrv stop");
             base.stop().await;
         });
     }
@@ -287,22 +300,24 @@ fn call(c: &mut Criterion) {
 
 fn cast(c: &mut Criterion) {
     for setup in Setup::all().map(|make| make()) {
-        let (counter, base) = setup.rt.block_on(start_both());
+        let (counter, bounded, base) = setup.rt.block_on(start_both());
 
         let mut group = c.benchmark_group(format!("cast/{}", setup.name));
-        group.bench_function("gensrv", |b| {
-            timed!(b, &setup, &counter, |counter, iters| {
-                let mut left = iters;
-                while left > 0 {
-                    let batch = left.min(BATCH);
-                    for _ in 0..batch {
-                        counter.add(black_box(1)).expect("gensrv cast");
+        for (name, counter) in [("gensrv", &counter), ("gensrv_bounded", &bounded)] {
+            group.bench_function(name, |b| {
+                timed!(b, &setup, counter, |counter, iters| {
+                    let mut left = iters;
+                    while left > 0 {
+                        let batch = left.min(BATCH);
+                        for _ in 0..batch {
+                            counter.add(black_box(1)).expect("gensrv cast");
+                        }
+                        black_box(counter.get().await.expect("gensrv flush"));
+                        left -= batch;
                     }
-                    black_box(counter.get().await.expect("gensrv flush"));
-                    left -= batch;
-                }
-            })
-        });
+                })
+            });
+        }
         group.bench_function("tokio_baseline", |b| {
             timed!(b, &setup, &base.handle, |base, iters| {
                 let mut left = iters;
@@ -320,6 +335,7 @@ fn cast(c: &mut Criterion) {
 
         setup.rt.block_on(async {
             counter.stop().await.expect("gensrv stop");
+            bounded.stop().await.expect("gensrv stop");
             base.stop().await;
         });
     }

@@ -43,6 +43,12 @@
 //! drops only the reply. [`Call::send`] gives a [`PendingReply`], a plain future
 //! to keep, select on, or await later, like OTP's `send_request`/`receive_response`.
 //!
+//! The one exception is a server whose mailbox is bounded
+//! ([`Start::mailbox`](crate::Start::mailbox)) and full: then the request (boxed)
+//! waits for room while the `Call` is awaited, within its timeout, first come
+//! first in; while it waits, casts to that server are refused with
+//! [`CastError::Full`](crate::CastError::Full), so that none overtakes it.
+//!
 //! # When the server dies
 //!
 //! A caller never waits on a dead server: if the server ends before or while
@@ -418,6 +424,17 @@ struct Waiting<R> {
     pid: Pid,
     /// The server, for a deferred call only: its reply may outlive it elsewhere.
     server: Option<Arc<dyn AnyProcess>>,
+    /// The request, while it waits for room in a full bounded mailbox (boxed: a
+    /// rare path that should not make every call bigger).
+    room: Option<Box<Room>>,
+}
+
+/// A request waiting for room in its server's full bounded mailbox
+/// (`mailbox::RoomFor`), and the server, whose end it waits on if it never gets
+/// in.
+struct Room {
+    send: Pin<Box<dyn Future<Output = Result<(), ()>> + Send>>,
+    server: Arc<dyn AnyProcess>,
 }
 
 impl<R> Call<R> {
@@ -427,7 +444,32 @@ impl<R> Call<R> {
         server: Option<Arc<dyn AnyProcess>>,
     ) -> Self {
         Call {
-            outcome: Ok(Waiting { reply, pid, server }),
+            outcome: Ok(Waiting {
+                reply,
+                pid,
+                server,
+                room: None,
+            }),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// A call whose request waits for room in a full bounded mailbox: `send`
+    /// queues it when its turn comes, within the call's timeout.
+    pub(crate) fn waiting_for_room(
+        send: Pin<Box<dyn Future<Output = Result<(), ()>> + Send>>,
+        to: Arc<dyn AnyProcess>,
+        reply: oneshot::Receiver<Reply<R>>,
+        server: Option<Arc<dyn AnyProcess>>,
+    ) -> Self {
+        let pid = to.core().pid();
+        Call {
+            outcome: Ok(Waiting {
+                reply,
+                pid,
+                server,
+                room: Some(Box::new(Room { send, server: to })),
+            }),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -558,6 +600,23 @@ fn poll_reply<R>(
     exit: &mut Option<ExitFuture>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<R, CallError>> {
+    if let Some(room) = &mut waiting.room {
+        match room.send.as_mut().poll(cx) {
+            // In the mailbox: from here on, a call like any other.
+            Poll::Ready(Ok(())) => waiting.room = None,
+            // The server is ending and will take it no more: its reason, once
+            // final.
+            Poll::Ready(Err(())) => {
+                let server = room.server.clone();
+                let exit = exit.get_or_insert_with(|| Box::pin(process::exited(server)));
+                return exit
+                    .as_mut()
+                    .poll(cx)
+                    .map(|reason| Err(CallError::Exited(reason)));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+    }
     match Pin::new(&mut waiting.reply).poll(cx) {
         Poll::Ready(Ok(Ok(reply))) => return Poll::Ready(Ok(reply)),
         // The server ended before replying; it failed the reply with its reason.

@@ -29,6 +29,10 @@ pub enum CastError {
     /// The server has ended (or is ending); the message was not queued.
     #[error("no such process")]
     NoProc,
+    /// The server's mailbox is bounded ([`Start::mailbox`](crate::Start::mailbox))
+    /// and full, or calls wait for room in it; the message was not queued.
+    #[error("mailbox full")]
+    Full,
 }
 
 /// Why stopping a server failed.

@@ -111,22 +111,83 @@ struct Queue<S: GenServer> {
     /// most servers are never suspended.)
     #[allow(clippy::box_collection)] // 8 bytes per server rather than 32; see above.
     deferred: Option<Box<VecDeque<Envelope<S>>>>,
+    /// The limit of a bounded mailbox (`Start::mailbox`), and the calls waiting
+    /// for room in it; boxed, as most mailboxes have none.
+    bound: Option<Box<Bound>>,
+}
+
+/// A bounded mailbox's capacity, and the calls waiting for room, first come
+/// first in. While any call waits, casts and info messages are refused: they
+/// would otherwise overtake it (and a sender's own later cast would overtake its
+/// call).
+struct Bound {
+    capacity: usize,
+    waiting: VecDeque<(u64, Waker)>,
+    next_ticket: u64,
+}
+
+/// Why a message was not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The process is ending.
+    Closed,
+    /// A bounded mailbox is full, or calls wait for room in it.
+    Full,
 }
 
 impl<S: GenServer> Queue<S> {
     fn deferred_len(&self) -> usize {
         self.deferred.as_ref().map_or(0, |deferred| deferred.len())
     }
+
+    /// The messages in the mailbox, `held` being what the task holds out of it.
+    fn len(&self, held: usize) -> usize {
+        self.messages.len() + self.deferred_len() + held
+    }
+
+    /// Whether a bounded mailbox takes no more casts or info messages now.
+    fn is_full(&self, held: usize) -> bool {
+        self.bound
+            .as_ref()
+            .is_some_and(|bound| !bound.waiting.is_empty() || self.len(held) >= bound.capacity)
+    }
+
+    /// The wakers of the calls waiting for room, as many as there is room for
+    /// (all of them if the mailbox is closed): woken, each tries again.
+    fn room_for_waiting(&self, held: usize) -> Vec<Waker> {
+        let Some(bound) = self.bound.as_ref().filter(|b| !b.waiting.is_empty()) else {
+            return Vec::new();
+        };
+        let room = if self.closed {
+            bound.waiting.len()
+        } else {
+            bound.capacity.saturating_sub(self.len(held))
+        };
+        bound
+            .waiting
+            .iter()
+            .take(room)
+            .map(|(_, waker)| waker.clone())
+            .collect()
+    }
 }
 
 impl<S: GenServer> Mailbox<S> {
-    pub(crate) fn new() -> Self {
+    /// A mailbox, bounded to `capacity` messages if given.
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
         Mailbox {
             queue: Mutex::new(Queue {
                 messages: VecDeque::new(),
                 waker: None,
                 closed: false,
                 deferred: None,
+                bound: capacity.map(|capacity| {
+                    Box::new(Bound {
+                        capacity,
+                        waiting: VecDeque::new(),
+                        next_ticket: 0,
+                    })
+                }),
             }),
             held: AtomicUsize::new(0),
         }
@@ -134,15 +195,119 @@ impl<S: GenServer> Mailbox<S> {
 
     /// The messages waiting: queued, or held by the task and not handled yet.
     pub(crate) fn len(&self) -> usize {
-        let queue = self.lock();
-        queue.messages.len() + queue.deferred_len() + self.held.load(Ordering::Relaxed)
+        self.lock().len(self.held.load(Ordering::Relaxed))
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue<S>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `envelope`, and wakes the task if it waits for it. Gives the envelope
+    /// Queues a cast, an info message or a call from a client, unless a bounded
+    /// mailbox is full: gives it back with the reason if not queued (to be dropped
+    /// outside the lock). Wakes the task if it waits for it.
+    pub(crate) fn send_message(&self, envelope: Envelope<S>) -> Result<(), (Refused, Envelope<S>)> {
+        let waker = {
+            let mut queue = self.lock();
+            if queue.closed {
+                return Err((Refused::Closed, envelope));
+            }
+            if queue.is_full(self.held.load(Ordering::Relaxed)) {
+                return Err((Refused::Full, envelope));
+            }
+            queue.messages.push_back(envelope);
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues `envelope` for a call waiting for room (see `RoomFor`) when its turn
+    /// has come and there is room; else takes (or keeps) its place in line, with
+    /// `cx`'s waker. `Err` once the process is ending.
+    fn poll_send_waiting(
+        &self,
+        envelope: &mut Option<Envelope<S>>,
+        ticket: &mut Option<u64>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<(), ()>> {
+        let (task, next) = {
+            let mut queue = self.lock();
+            let held = self.held.load(Ordering::Relaxed);
+            let len = queue.len(held);
+            let closed = queue.closed;
+            let Some(bound) = queue.bound.as_mut() else {
+                unreachable!("only a bounded mailbox has calls waiting for room")
+            };
+            if closed {
+                if let Some(mine) = ticket.take() {
+                    bound.waiting.retain(|(t, _)| *t != mine);
+                }
+                return Poll::Ready(Err(()));
+            }
+            let first = match (*ticket, bound.waiting.front()) {
+                (Some(mine), Some((t, _))) => mine == *t,
+                (None, None) => true,
+                _ => false,
+            };
+            if !(first && len < bound.capacity) {
+                match *ticket {
+                    Some(mine) => {
+                        if let Some((_, waker)) = bound.waiting.iter_mut().find(|(t, _)| *t == mine)
+                            && !waker.will_wake(cx.waker())
+                        {
+                            waker.clone_from(cx.waker());
+                        }
+                    }
+                    None => {
+                        let mine = bound.next_ticket;
+                        bound.next_ticket += 1;
+                        bound.waiting.push_back((mine, cx.waker().clone()));
+                        *ticket = Some(mine);
+                    }
+                }
+                return Poll::Pending;
+            }
+            if ticket.take().is_some() {
+                bound.waiting.pop_front();
+            }
+            // The next in line, if there is room for it too.
+            let next = (len + 1 < bound.capacity)
+                .then(|| bound.waiting.front().map(|(_, w)| w.clone()))
+                .flatten();
+            queue
+                .messages
+                .push_back(envelope.take().expect("sent once"));
+            (queue.waker.take(), next)
+        };
+        if let Some(waker) = task {
+            waker.wake();
+        }
+        if let Some(waker) = next {
+            waker.wake();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// A call waiting for room gives up its place (it timed out, or was dropped);
+    /// the next in line may go in its stead.
+    fn leave_waiting(&self, ticket: u64) {
+        let wake = {
+            let mut queue = self.lock();
+            if let Some(bound) = queue.bound.as_mut() {
+                bound.waiting.retain(|(t, _)| *t != ticket);
+            }
+            queue.room_for_waiting(self.held.load(Ordering::Relaxed))
+        };
+        for waker in wake {
+            waker.wake();
+        }
+    }
+
+    /// Queues a message of the runtime (stop, sys requests, `Down`s, exit
+    /// signals, timers' messages): never refused for room, so that a full mailbox
+    /// holds up no shutdown. Wakes the task if it waits for it. Gives the envelope
     /// back if the mailbox is closed (the caller drops it, outside the lock).
     pub(crate) fn send(&self, envelope: Envelope<S>) -> Result<(), Envelope<S>> {
         let waker = {
@@ -162,13 +327,17 @@ impl<S: GenServer> Mailbox<S> {
     /// Takes no message any more: sends fail from now on. What is queued stays
     /// there for `drain`.
     pub(crate) fn close(&self) {
-        let waker = {
+        let (waker, waiting) = {
             let mut queue = self.lock();
             queue.closed = true;
             // The task's waker is no use any more (and would keep its memory).
-            queue.waker.take()
+            (queue.waker.take(), queue.room_for_waiting(0))
         };
         drop(waker);
+        // Calls waiting for room learn that there will be none.
+        for waker in waiting {
+            waker.wake();
+        }
     }
 
     /// Closes the mailbox and gives every message still queued, in order. Nothing
@@ -183,16 +352,20 @@ impl<S: GenServer> Mailbox<S> {
 
     /// `drain`, as what was put aside and what is queued.
     fn drain_parts(&self) -> (VecDeque<Envelope<S>>, VecDeque<Envelope<S>>) {
-        let (deferred, messages, waker) = {
+        let (deferred, messages, waker, waiting) = {
             let mut queue = self.lock();
             queue.closed = true;
             (
                 queue.deferred.take().map(|d| *d).unwrap_or_default(),
                 std::mem::take(&mut queue.messages),
                 queue.waker.take(),
+                queue.room_for_waiting(0),
             )
         };
         drop(waker);
+        for waker in waiting {
+            waker.wake();
+        }
         (deferred, messages)
     }
 }
@@ -330,7 +503,13 @@ fn poll_recv<S: GenServer>(
         return Poll::Ready(envelope);
     }
     let mut queue = mailbox.lock();
-    if queue.messages.is_empty() {
+    // Nothing is held now: calls waiting for room in a bounded mailbox may go in,
+    // as many as there is room for.
+    let waiting = match &queue.bound {
+        Some(bound) if !bound.waiting.is_empty() => queue.room_for_waiting(0),
+        _ => Vec::new(),
+    };
+    let polled = if queue.messages.is_empty() {
         // Under the lock: a send after this sees the waker.
         if !queue
             .waker
@@ -339,11 +518,16 @@ fn poll_recv<S: GenServer>(
         {
             queue.waker = Some(cx.waker().clone());
         }
-        return Poll::Pending;
-    }
-    std::mem::swap(taken, &mut queue.messages);
+        Poll::Pending
+    } else {
+        std::mem::swap(taken, &mut queue.messages);
+        Poll::Ready(taken.pop_front().expect("took a non-empty queue"))
+    };
     drop(queue);
-    Poll::Ready(taken.pop_front().expect("took a non-empty queue"))
+    for waker in waiting {
+        waker.wake();
+    }
+    polled
 }
 
 /// A task dropped before it drained its mailbox (its runtime shut down) still
@@ -359,3 +543,52 @@ impl<S: GenServer> Drop for Inbox<'_, S> {
         }
     }
 }
+
+/// A call's message waiting for room in a bounded mailbox that was full when it
+/// was sent: queued once its turn comes and there is room (first come, first
+/// in). Resolves to `Err` if the process ends first; dropped (the call timed out,
+/// or was dropped), it leaves the line.
+pub(crate) struct RoomFor<S: GenServer> {
+    process: std::sync::Arc<crate::process::Process<S>>,
+    envelope: Option<Envelope<S>>,
+    ticket: Option<u64>,
+}
+
+impl<S: GenServer> RoomFor<S> {
+    pub(crate) fn new(
+        process: std::sync::Arc<crate::process::Process<S>>,
+        envelope: Envelope<S>,
+    ) -> Self {
+        RoomFor {
+            process,
+            envelope: Some(envelope),
+            ticket: None,
+        }
+    }
+}
+
+impl<S: GenServer> Future for RoomFor<S> {
+    type Output = Result<(), ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<(), ()>> {
+        let this = &mut *self;
+        if this.envelope.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        this.process
+            .mailbox
+            .poll_send_waiting(&mut this.envelope, &mut this.ticket, cx)
+    }
+}
+
+impl<S: GenServer> Drop for RoomFor<S> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.process.mailbox.leave_waiting(ticket);
+        }
+    }
+}
+
+// `RoomFor` is moved about by value only before it is polled; it holds no
+// self-reference.
+impl<S: GenServer> Unpin for RoomFor<S> {}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::call::{Call, ReplyTo};
-use crate::mailbox::{Envelope, Sys};
+use crate::mailbox::{Envelope, Refused, RoomFor, Sys};
 use crate::process::{self, AnyProcess, Process};
 use crate::{CallError, CastError, ExitReason, GenServer, Pid, StopError, registry};
 
@@ -113,33 +113,47 @@ impl<S: GenServer> ServerRef<S> {
         }
         let (sender, receiver) = oneshot::channel();
         let call = Envelope::Call(make(ReplyTo::new(sender)));
-        match self.process.mailbox.send(call) {
-            Ok(()) => {
-                let server = watch_exit.then(|| self.process.clone() as Arc<dyn AnyProcess>);
-                Call::sent(receiver, self.pid(), server)
-            }
-            Err(_) => Call::failed(CallError::NoProc),
+        let server = || watch_exit.then(|| self.process.clone() as Arc<dyn AnyProcess>);
+        match self.process.mailbox.send_message(call) {
+            Ok(()) => Call::sent(receiver, self.pid(), server()),
+            Err((Refused::Closed, _)) => Call::failed(CallError::NoProc),
+            // A bounded mailbox with no room: the call waits for some, within its
+            // timeout.
+            Err((Refused::Full, call)) => Call::waiting_for_room(
+                Box::pin(RoomFor::new(self.process.clone(), call)),
+                self.process.clone(),
+                receiver,
+                server(),
+            ),
         }
     }
 
-    /// Sends a cast (OTP's `gen_server:cast/2`). Never blocks; fails only with
-    /// [`CastError::NoProc`], if the server has ended (OTP's cast would drop it
-    /// silently).
+    /// Sends a cast (OTP's `gen_server:cast/2`). Never blocks; fails with
+    /// [`CastError::NoProc`] if the server has ended (OTP's cast would drop it
+    /// silently), and with [`CastError::Full`] if its mailbox is bounded and full
+    /// (see [`Start::mailbox`](crate::Start::mailbox)).
     pub fn cast(&self, cast: S::Cast) -> Result<(), CastError> {
-        self.process
-            .mailbox
-            .send(Envelope::Cast(cast))
-            .map_err(|_| CastError::NoProc)
+        self.send_message(Envelope::Cast(cast))
     }
 
     /// Sends an info message (anything its `#[info]` handlers take), as OTP's `!`
-    /// does. Never blocks; fails only with [`CastError::NoProc`], if the server has
-    /// ended.
+    /// does. Never blocks; fails as [`cast`](ServerRef::cast) does.
     pub fn send(&self, info: impl Into<S::Info>) -> Result<(), CastError> {
+        self.send_message(Envelope::Info(info.into()))
+    }
+
+    fn send_message(&self, envelope: Envelope<S>) -> Result<(), CastError> {
         self.process
             .mailbox
-            .send(Envelope::Info(info.into()))
-            .map_err(|_| CastError::NoProc)
+            .send_message(envelope)
+            .map_err(|(refused, envelope)| {
+                // Dropped here, outside the mailbox's lock.
+                drop(envelope);
+                match refused {
+                    Refused::Closed => CastError::NoProc,
+                    Refused::Full => CastError::Full,
+                }
+            })
     }
 
     /// Asks the server to stop; await the returned [`Stop`] to wait until its

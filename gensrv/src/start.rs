@@ -59,6 +59,7 @@ pub struct Start<S: GenServer> {
     arg: S::Arg,
     name: Option<String>,
     init_timeout: Option<Duration>,
+    mailbox: Option<usize>,
     parent: Option<Arc<dyn AnyProcess>>,
 }
 
@@ -69,6 +70,7 @@ impl<S: GenServer> Start<S> {
             arg,
             name: None,
             init_timeout: None,
+            mailbox: None,
             parent: None,
         }
     }
@@ -78,6 +80,32 @@ impl<S: GenServer> Start<S> {
     /// a taken one fails the start with [`StartError::AlreadyStarted`].
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Bounds the server's mailbox to `capacity` messages (unbounded by default).
+    ///
+    /// - A cast or info message to a full mailbox fails at once with
+    ///   [`CastError::Full`](crate::CastError::Full): never blocks, never dropped
+    ///   silently.
+    /// - A call to a full mailbox waits for room, within its own timeout (so its
+    ///   request is not in the mailbox yet when the call method returns, unlike an
+    ///   unbounded one's); calls get in first come first in, and while any waits,
+    ///   casts are refused, so that none overtakes it.
+    /// - The runtime's own messages (stop, [`sys`](crate::sys) requests, `Down`s,
+    ///   exit signals, timers' messages, continuations) are never refused or held
+    ///   up: a full mailbox holds up no shutdown.
+    ///
+    /// The messages counted are those not handled yet: queued, or taken by the
+    /// server and waiting their turn. (OTP has no bounded mailbox; this is the
+    /// back-pressure its users build by hand with calls.)
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0: a mailbox holds at least one message.
+    pub fn mailbox(mut self, capacity: usize) -> Self {
+        assert!(capacity > 0, "a bounded mailbox holds at least one message");
+        self.mailbox = Some(capacity);
         self
     }
 
@@ -122,7 +150,7 @@ impl<S: GenServer> Start<S> {
         let span = worker::span::<S>(&core);
         let process = Arc::new(Process {
             core: core.with_span(span),
-            mailbox: Mailbox::new(),
+            mailbox: Mailbox::new(self.mailbox),
         });
         registry::insert(process.clone()).map_err(StartError::AlreadyStarted)?;
         if let Some(parent) = &self.parent {

@@ -58,3 +58,30 @@ impl Documented {
         self.hits += 100;
     }
 }
+
+/// A server slower than its senders, for the overload tests: each unit of work
+/// yields 20 times before it counts (a timer would be far slower: it ticks in
+/// milliseconds).
+#[derive(Clone, Debug, Default)]
+pub struct Slow {
+    handled: u64,
+}
+
+#[gen_server]
+impl Slow {
+    /// A unit of work with a payload, as a real message would carry.
+    #[cast]
+    async fn work(&mut self, payload: Vec<u8>) {
+        drop(payload);
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        self.handled += 1;
+    }
+
+    /// The units of work done.
+    #[call]
+    fn handled(&self) -> u64 {
+        self.handled
+    }
+}

@@ -2,12 +2,13 @@
 //! interleaving of calls, casts and info messages from several senders, with sys
 //! requests, timers and `continue_with` mixed in, each sender's messages are
 //! handled in the order sent, and a sys request sees exactly what its sender sent
-//! before it.
+//! before it; also through a small bounded mailbox, where casts are refused and
+//! sent again, and calls wait for room.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gensrv::{Context, gen_server};
+use gensrv::{CastError, Context, gen_server};
 use gensrv_tests::within;
 use proptest::prelude::*;
 
@@ -104,6 +105,18 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Sends with `send` until the mailbox takes it: a bounded one refuses while it
+/// is full (and while calls wait for room in it).
+async fn until_taken(mut send: impl FnMut() -> Result<(), CastError>) {
+    loop {
+        match send() {
+            Ok(()) => return,
+            Err(CastError::Full) => tokio::task::yield_now().await,
+            Err(other) => panic!("{other}"),
+        }
+    }
+}
+
 /// Runs one sender's ops; gives the sequence numbers it sent and its timers.
 /// `exact`: no sender suspends the server, so a sys request sees exactly what its
 /// sender sent before it.
@@ -119,22 +132,22 @@ async fn sender(server: SeenRef, sender: u32, ops: Vec<Op>, exact: bool) -> (Vec
                 n += 1;
             }
             Op::Cast => {
-                server.record_cast(sender, n).unwrap();
+                until_taken(|| server.record_cast(sender, n)).await;
                 sent.push(n);
                 n += 1;
             }
             Op::Info => {
-                server.send(Note(sender, n)).unwrap();
+                until_taken(|| server.send(Note(sender, n))).await;
                 sent.push(n);
                 n += 1;
             }
             Op::CastThen => {
-                server.cast_then(sender, n).unwrap();
+                until_taken(|| server.cast_then(sender, n)).await;
                 sent.extend([n, n + 1]);
                 n += 2;
             }
             Op::Timer(ms) => {
-                server.ring_after(ms).unwrap();
+                until_taken(|| server.ring_after(ms)).await;
                 timers += 1;
             }
             Op::GetState => {
@@ -163,7 +176,9 @@ async fn sender(server: SeenRef, sender: u32, ops: Vec<Op>, exact: bool) -> (Vec
     (sent, timers)
 }
 
-fn run(senders: Vec<Vec<Op>>, multi_thread: bool) {
+/// Runs the senders against one server, its mailbox bounded to `capacity` if
+/// given, and checks what it handled.
+fn run(senders: Vec<Vec<Op>>, multi_thread: bool, capacity: Option<usize>) {
     let runtime = if multi_thread {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -176,7 +191,11 @@ fn run(senders: Vec<Vec<Op>>, multi_thread: bool) {
     }
     .unwrap();
     runtime.block_on(async {
-        let server = Seen::start(Seen::default()).await.unwrap();
+        let mut start = Seen::start(Seen::default());
+        if let Some(capacity) = capacity {
+            start = start.mailbox(capacity);
+        }
+        let server = start.await.unwrap();
         let exact = !senders
             .iter()
             .flatten()
@@ -221,13 +240,21 @@ proptest! {
     fn each_sender_is_handled_in_order_on_one_thread(
         senders in prop::collection::vec(prop::collection::vec(op(), 0..40), 1..5),
     ) {
-        run(senders, false);
+        run(senders, false, None);
     }
 
     #[test]
     fn each_sender_is_handled_in_order_on_two_threads(
         senders in prop::collection::vec(prop::collection::vec(op(), 0..40), 1..5),
     ) {
-        run(senders, true);
+        run(senders, true, None);
+    }
+
+    #[test]
+    fn each_sender_is_handled_in_order_through_a_small_bounded_mailbox(
+        senders in prop::collection::vec(prop::collection::vec(op(), 0..40), 1..5),
+        capacity in 1usize..4,
+    ) {
+        run(senders, true, Some(capacity));
     }
 }

@@ -51,6 +51,7 @@ use crate::{AsProcess, CallError, Context, Exit, ExitReason, Pid, gen_server};
 #[derive(Clone, Debug)]
 pub struct DynamicSupervisor {
     max_children: Option<usize>,
+    child_mailbox: Option<usize>,
     intensity: Intensity,
     children: Vec<Child>,
 }
@@ -66,6 +67,7 @@ impl DynamicSupervisor {
     pub fn new() -> Self {
         DynamicSupervisor {
             max_children: None,
+            child_mailbox: None,
             intensity: Intensity::new(),
             children: Vec::new(),
         }
@@ -76,6 +78,20 @@ impl DynamicSupervisor {
     /// every `start_child` fails.
     pub fn max_children(mut self, max_children: usize) -> Self {
         self.max_children = Some(max_children);
+        self
+    }
+
+    /// Bounds the mailbox of every child it starts to `capacity` messages, unless
+    /// the child's spec sets a bound of its own (see
+    /// [`Start::mailbox`](crate::Start::mailbox)): a pool of workers that refuses
+    /// work past what it can queue.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0.
+    pub fn child_mailbox(mut self, capacity: usize) -> Self {
+        assert!(capacity > 0, "a bounded mailbox holds at least one message");
+        self.child_mailbox = Some(capacity);
         self
     }
 
@@ -165,6 +181,10 @@ impl DynamicSupervisor {
         {
             return Err(StartChildError::MaxChildren);
         }
+        let spec = match (spec.mailbox(), self.child_mailbox) {
+            (None, Some(capacity)) => spec.with_mailbox(capacity),
+            _ => spec,
+        };
         let mut child = Child::new(spec);
         let started = child
             .start(&ctx.process())

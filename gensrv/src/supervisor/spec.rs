@@ -57,7 +57,8 @@ pub enum ChildKind {
 }
 
 type StartFuture = Pin<Box<dyn Future<Output = Result<Option<Started>, StartError>> + Send>>;
-type StartFn = dyn Fn(Option<String>, Arc<dyn AnyProcess>) -> StartFuture + Send + Sync;
+type StartFn =
+    dyn Fn(Option<String>, Option<usize>, Arc<dyn AnyProcess>) -> StartFuture + Send + Sync;
 
 /// A child started by a supervisor: the process, linked to the supervisor.
 pub(crate) type Started = Arc<dyn AnyProcess>;
@@ -89,6 +90,23 @@ macro_rules! settings_methods {
         pub fn with_name(mut self, name: impl Into<String>) -> Self {
             self.settings.name = Some(name.into());
             self
+        }
+
+        /// Bounds the child's mailbox to `capacity` messages, in every incarnation
+        /// (see [`Start::mailbox`](crate::Start::mailbox)); unbounded by default.
+        ///
+        /// # Panics
+        ///
+        /// If `capacity` is 0.
+        pub fn with_mailbox(mut self, capacity: usize) -> Self {
+            assert!(capacity > 0, "a bounded mailbox holds at least one message");
+            self.settings.mailbox = Some(capacity);
+            self
+        }
+
+        /// The bound of the child's mailbox, if it has one.
+        pub fn mailbox(&self) -> Option<usize> {
+            self.settings.mailbox
         }
 
         /// The child's id within its supervisor.
@@ -169,6 +187,7 @@ struct Settings {
     shutdown: Shutdown,
     name: Option<String>,
     kind: ChildKind,
+    mailbox: Option<usize>,
 }
 
 impl Settings {
@@ -189,6 +208,7 @@ impl Settings {
             },
             name: None,
             kind,
+            mailbox: None,
         }
     }
 }
@@ -213,11 +233,17 @@ impl ChildSpec {
     {
         // Behind a mutex, so that the spec is `Sync` whatever the argument is.
         let arg = Mutex::new(arg);
-        let start = move |name: Option<String>, parent: Arc<dyn AnyProcess>| -> StartFuture {
+        let start = move |name: Option<String>,
+                          mailbox: Option<usize>,
+                          parent: Arc<dyn AnyProcess>|
+              -> StartFuture {
             let arg = arg.lock().unwrap_or_else(PoisonError::into_inner).clone();
             let mut start = Start::<S>::new(arg).link_to(parent);
             if let Some(name) = name {
                 start = start.name(name);
+            }
+            if let Some(capacity) = mailbox {
+                start = start.mailbox(capacity);
             }
             Box::pin(async move {
                 match start.spawn().await {
@@ -238,7 +264,7 @@ impl ChildSpec {
 
     /// Starts the child linked to `parent`; `None` if its init ignored the start.
     pub(crate) fn start(&self, parent: Arc<dyn AnyProcess>) -> StartFuture {
-        (self.start)(self.settings.name.clone(), parent)
+        (self.start)(self.settings.name.clone(), self.settings.mailbox, parent)
     }
 }
 
@@ -388,6 +414,7 @@ impl fmt::Debug for DebugSettings<'_> {
             shutdown,
             name,
             kind,
+            mailbox,
         } = self.0;
         f.debug_struct("ChildSpec")
             .field("id", id)
@@ -395,6 +422,7 @@ impl fmt::Debug for DebugSettings<'_> {
             .field("shutdown", shutdown)
             .field("name", name)
             .field("kind", kind)
+            .field("mailbox", mailbox)
             .finish_non_exhaustive()
     }
 }

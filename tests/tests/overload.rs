@@ -1,0 +1,194 @@
+//! Bounded mailboxes under overload (`Start::mailbox`): a flood of casts from
+//! many tasks is either handled or refused with `CastError::Full`, never queued
+//! past the capacity, never lost; calls get their reply or `Timeout`; the
+//! runtime's own messages (stop, sys requests, `Down`s, exit signals) are never
+//! refused or held up by a full mailbox.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use gensrv::supervisor::{DynamicSupervisor, Restart, Shutdown};
+use gensrv::{CallError, CastError, Context, Down, ExitReason, gen_server};
+use gensrv_tests::{Slow, SlowRef, within};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_under_a_flood_get_their_reply_or_time_out() {
+    let server = Slow::start(Slow::default()).mailbox(32).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooding: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, stop) = (server.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match server.work(vec![0; 64]) {
+                        Ok(()) | Err(CastError::Full) => {}
+                        Err(other) => panic!("{other}"),
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let (mut answered, mut timed_out) = (0, 0);
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let (mut answered, mut timed_out) = (0, 0);
+                for _ in 0..50 {
+                    match within(5, server.handled().timeout(Duration::from_millis(20))).await {
+                        Ok(_) => answered += 1,
+                        Err(CallError::Timeout) => timed_out += 1,
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+                (answered, timed_out)
+            })
+        })
+        .collect();
+    for caller in callers {
+        let (a, t) = within(10, caller).await.unwrap();
+        answered += a;
+        timed_out += t;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for flooder in flooding {
+        within(5, flooder).await.unwrap();
+    }
+    println!("calls under the flood: {answered} answered, {timed_out} timed out");
+    assert_eq!(answered + timed_out, 200);
+    assert!(answered > 0);
+}
+
+#[tokio::test]
+async fn a_call_to_a_full_mailbox_waits_for_room_and_keeps_its_place() {
+    let server = Slow::start(Slow::default()).mailbox(2).await.unwrap();
+    within(5, server.suspend()).await.unwrap();
+    server.work(vec![]).unwrap();
+    server.work(vec![]).unwrap();
+    assert_eq!(server.work(vec![]), Err(CastError::Full));
+    // The call waits for room; while it does, casts are refused (they would
+    // overtake it).
+    let call = server.handled().send();
+    tokio::task::yield_now().await;
+    assert_eq!(server.work(vec![]), Err(CastError::Full));
+    within(5, server.resume()).await.unwrap();
+    // Both casts before it are handled first.
+    assert_eq!(within(5, call).await, Ok(2));
+    server.work(vec![]).unwrap();
+}
+
+#[tokio::test]
+async fn a_call_waiting_for_room_times_out_and_leaves_its_place() {
+    let server = Slow::start(Slow::default()).mailbox(1).await.unwrap();
+    within(5, server.suspend()).await.unwrap();
+    server.work(vec![]).unwrap();
+    assert_eq!(
+        within(5, server.handled().timeout(Duration::from_millis(20))).await,
+        Err(CallError::Timeout)
+    );
+    // It left the line: the mailbox takes a cast again once there is room.
+    within(5, server.resume()).await.unwrap();
+    assert_eq!(within(5, server.handled()).await, Ok(1));
+    server.work(vec![]).unwrap();
+}
+
+#[tokio::test]
+async fn a_call_waiting_for_room_fails_at_once_when_the_server_ends() {
+    let server = Slow::start(Slow::default()).mailbox(1).await.unwrap();
+    within(5, server.suspend()).await.unwrap();
+    server.work(vec![]).unwrap();
+    let call = server.handled().send();
+    tokio::task::yield_now().await;
+    gensrv::exit(&server, ExitReason::Error("gone".into()));
+    assert_eq!(
+        within(5, call).await,
+        Err(CallError::Exited(ExitReason::Error("gone".into())))
+    );
+}
+
+/// Watches a slow server whose mailbox is full.
+struct Watcher {
+    down: Option<Down>,
+}
+
+#[gen_server]
+impl Watcher {
+    #[call]
+    fn watch(&mut self, target: gensrv::Pid, ctx: &mut Context<Self>) {
+        ctx.monitor(&target);
+    }
+
+    #[info]
+    fn down(&mut self, down: Down) {
+        self.down = Some(down);
+    }
+
+    #[call]
+    fn seen(&self) -> Option<ExitReason> {
+        self.down.as_ref().map(|d| d.reason.clone())
+    }
+}
+
+#[tokio::test]
+async fn runtime_messages_pass_a_full_mailbox() {
+    // A full watcher still gets its `Down`; a full server still answers sys
+    // requests and stops.
+    let watcher = Watcher::start(Watcher { down: None })
+        .mailbox(1)
+        .await
+        .unwrap();
+    let server = Slow::start(Slow::default()).mailbox(1).await.unwrap();
+    within(5, watcher.watch(server.pid())).await.unwrap();
+    within(5, server.suspend()).await.unwrap();
+    within(5, watcher.suspend()).await.unwrap();
+    server.work(vec![]).unwrap();
+    assert_eq!(server.work(vec![]), Err(CastError::Full));
+    assert_eq!(within(5, server.statistics()).await.unwrap().mailbox_len, 1);
+    assert!(within(5, server.get_status()).await.unwrap().suspended);
+    within(5, server.stop().reason(ExitReason::Shutdown))
+        .await
+        .unwrap();
+    within(5, watcher.resume()).await.unwrap();
+    assert_eq!(
+        within(5, watcher.seen()).await,
+        Ok(Some(ExitReason::Shutdown))
+    );
+}
+
+#[tokio::test]
+async fn a_supervisor_stops_children_whose_mailboxes_are_full() {
+    let sup = DynamicSupervisor::start(DynamicSupervisor::new().child_mailbox(1))
+        .await
+        .unwrap();
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        let spec = Slow::child_spec(Slow::default())
+            .with_restart(Restart::Temporary)
+            .with_shutdown(Shutdown::Timeout(Duration::from_secs(1)));
+        let child: SlowRef = within(5, sup.start_child(spec)).await.unwrap().unwrap();
+        within(5, child.suspend()).await.unwrap();
+        child.work(vec![]).unwrap();
+        assert_eq!(child.work(vec![]), Err(CastError::Full));
+        children.push(child);
+    }
+    within(5, sup.stop()).await.unwrap();
+    for child in children {
+        assert_eq!(within(5, child.exited()).await, ExitReason::Shutdown);
+    }
+}
+
+#[test]
+#[should_panic(expected = "a bounded mailbox holds at least one message")]
+fn a_mailbox_of_no_room_is_refused_where_it_is_asked_for() {
+    let _ = Slow::start(Slow::default()).mailbox(0);
+}
+
+#[test]
+fn a_spec_carries_its_bound() {
+    let spec = Slow::child_spec(Slow::default()).with_mailbox(8);
+    assert_eq!(spec.mailbox(), Some(8));
+    let untyped: gensrv::ChildSpec = spec.into();
+    assert_eq!(untyped.mailbox(), Some(8));
+}
