@@ -61,22 +61,44 @@ async fn calls_under_a_flood_get_their_reply_or_time_out() {
     assert!(answered > 0);
 }
 
-#[tokio::test]
+// Under paused time: the clock moves only if every task waits on a timer, so a
+// call that got in only when some timer woke it would show as time passed.
+#[tokio::test(start_paused = true)]
 async fn a_call_to_a_full_mailbox_waits_for_room_and_keeps_its_place() {
+    let started = tokio::time::Instant::now();
     let server = Slow::start(Slow::default()).mailbox(2).await.unwrap();
     within(5, server.suspend()).await.unwrap();
     server.work(vec![]).unwrap();
     server.work(vec![]).unwrap();
     assert_eq!(server.work(vec![]), Err(CastError::Full));
-    // The call waits for room; while it does, casts are refused (they would
-    // overtake it).
-    let call = server.handled().send();
-    tokio::task::yield_now().await;
-    assert_eq!(server.work(vec![]), Err(CastError::Full));
+    // The call waits for room in a task of its own, which the server wakes when
+    // there is room.
+    let call = tokio::spawn({
+        let server = server.clone();
+        async move { server.handled().await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
     within(5, server.resume()).await.unwrap();
-    // Both casts before it are handled first.
-    assert_eq!(within(5, call).await, Ok(2));
-    server.work(vec![]).unwrap();
+    // While the server works through the two casts, room comes, but casts sent
+    // meanwhile are refused for as long as the call waits: they would overtake it.
+    let mut refused = 0;
+    for _ in 0..10_000 {
+        if call.is_finished() {
+            break;
+        }
+        if server.work(vec![]) == Err(CastError::Full) {
+            refused += 1;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(call.is_finished(), "the call never got in");
+    assert!(refused > 0);
+    // It got in right after the two casts before it, and before any sent since.
+    assert_eq!(within(2, call).await.unwrap(), Ok(2));
+    // Woken by the server as room came, not by a timer.
+    assert_eq!(started.elapsed(), Duration::ZERO);
 }
 
 #[tokio::test]
