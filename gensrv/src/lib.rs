@@ -192,7 +192,8 @@
 //!
 //! - [`gen_server`]: the attribute, and what it generates.
 //! - [`server`]: the [`GenServer`] trait the attribute implements, and [`Init`].
-//! - [`start`]: [`Start`], starting a server synchronously.
+//! - [`start`]: [`Start`], starting a server synchronously, with a name, an init
+//!   timeout or a bounded mailbox.
 //! - [`server_ref`]: [`ServerRef`], the handle every server has, and [`Stop`].
 //! - [`call`]: [`Call`], [`PendingReply`] and [`ReplyTo`] (deferred replies).
 //! - [`context`]: [`Context`], what a handler can ask of its own server: stop,
@@ -200,7 +201,9 @@
 //! - [`signal`]: the runtime's info messages ([`Down`], [`Exit`], [`Timeout`]) and
 //!   the references that name monitors and timers.
 //! - [`supervisor`]: supervision trees: [`Supervisor`](supervisor::Supervisor),
-//!   [`DynamicSupervisor`](supervisor::DynamicSupervisor), [`ChildSpec`].
+//!   [`DynamicSupervisor`](supervisor::DynamicSupervisor), [`ChildSpec`], and a
+//!   tree run until SIGINT or SIGTERM
+//!   ([`run_until_signal`](supervisor::run_until_signal)).
 //! - [`registry`]: process-wide names ([`whereis`]).
 //! - [`info`]: introspection ([`processes`], [`process_info`], [`process_tree`]).
 //! - [`sys`]: OTP's `sys`: a running server's state, suspension,
