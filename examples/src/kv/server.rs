@@ -174,7 +174,7 @@ async fn accept_loop(
         tokio::select! {
             // Once shutting down, nothing more is accepted.
             biased;
-            () = shutting_down(&mut shutdown) => break,
+            _ = shutting_down(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let counted = Counted::new(&connections);
@@ -217,9 +217,10 @@ fn log_panic(ended: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Resolves once `shutdown` is `true`, or its acceptor is gone.
-async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|&down| down).await;
+/// Resolves once `shutdown` is `true` (`true`: a graceful stop), or once its
+/// acceptor is gone without saying so (`false`: killed, its terminate skipped).
+async fn shutting_down(shutdown: &mut watch::Receiver<bool>) -> bool {
+    shutdown.wait_for(|&down| down).await.is_ok()
 }
 
 fn lost_connection(error: &io::Error) -> bool {
@@ -264,7 +265,14 @@ async fn serve(
         let line = tokio::select! {
             // No command is started once shutting down, even if one is waiting.
             biased;
-            () = shutting_down(&mut shutdown) => break,
+            graceful = shutting_down(&mut shutdown) => {
+                if graceful {
+                    break;
+                }
+                // The acceptor was killed: cut off, as its abort of this task
+                // would (which may come a moment later, from another thread).
+                return Ok(());
+            }
             line = lines.next_line() => line?,
         };
         let reply = match line {
