@@ -410,10 +410,11 @@ impl<'a, S: GenServer> Inbox<'a, S> {
 
     /// Makes what was put aside the next messages, in the order they came.
     pub(crate) fn resume(&mut self) {
-        let deferred = self.mailbox.lock().deferred.take();
-        if let Some(mut deferred) = deferred {
+        let mut queue = self.mailbox.lock();
+        if let Some(mut deferred) = queue.deferred.take() {
             deferred.append(&mut self.taken);
             self.taken = *deferred;
+            // Under the lock: counted, in one place or the other, all along.
             self.publish();
         }
     }
@@ -473,6 +474,10 @@ impl<'a, S: GenServer> Inbox<'a, S> {
         if self.taken.is_empty() {
             let mut queue = self.mailbox.lock();
             std::mem::swap(&mut self.taken, &mut queue.messages);
+            // Under the lock, as in `poll_recv`.
+            let envelope = self.taken.pop_front();
+            self.publish();
+            return envelope;
         }
         let envelope = self.taken.pop_front();
         self.publish();
@@ -521,7 +526,12 @@ fn poll_recv<S: GenServer>(
         Poll::Pending
     } else {
         std::mem::swap(taken, &mut queue.messages);
-        Poll::Ready(taken.pop_front().expect("took a non-empty queue"))
+        let envelope = taken.pop_front().expect("took a non-empty queue");
+        // Under the lock: a sender checking a bounded mailbox's room counts what
+        // was just taken (a moment later, it would see the queue empty and room
+        // for a whole capacity more).
+        mailbox.held.store(taken.len(), Ordering::Relaxed);
+        Poll::Ready(envelope)
     };
     drop(queue);
     for waker in waiting {
