@@ -228,6 +228,8 @@ pub mod exit;
 pub mod info;
 pub mod pid;
 pub mod registry;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod server;
 pub mod server_ref;
 pub mod signal;

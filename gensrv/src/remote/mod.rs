@@ -1,0 +1,21 @@
+//! Distribution over Zenoh (feature `remote`): servers on other OS processes and
+//! machines, called by pid.
+//!
+//! This is the first slice of the design in `DISTRIBUTION.md`: a [`Node`] is an
+//! embedded Zenoh peer with a runtime of its own; a server whose messages can
+//! travel ([`Remote`], written by hand for now, by `#[gen_server(remote)]` later)
+//! is [exported](Node::export) under a [`RemotePid`], and another node
+//! [calls](Node::call) it. Every request carries a fingerprint of the server's
+//! message types, and a node answers a request it cannot take (garbage, an unknown
+//! pid, another version of the server) with a [`Refusal`], never a crash.
+//!
+//! Not here yet: typed handles (`FooRef`) to remote servers, casts, global
+//! names, monitors and links across nodes (`ExitReason::NoConnection`).
+
+mod node;
+mod wire;
+
+pub use node::{
+    Node, NodeConfig, NodeError, NodeId, Remote, RemoteCallError, RemotePid, RemoteReply,
+};
+pub use wire::{Refusal, from_body, to_body};

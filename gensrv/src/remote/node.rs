@@ -1,0 +1,506 @@
+//! [`Node`]: an embedded Zenoh peer, on a runtime of its own, that serves the
+//! exported servers of this process and calls those of other nodes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
+use zenoh::query::{ConsolidationMode, Query};
+
+use super::wire::{self, Refusal, Request};
+use crate::{GenServer, ServerRef};
+
+/// How a node joins the cluster.
+///
+/// The default is an embedded peer that listens on a free port of 127.0.0.1 only,
+/// connects to no one, and does not scout (no multicast): nothing is reachable from
+/// another machine unless a listen endpoint says so.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    listen: Vec<String>,
+    connect: Vec<String>,
+    cluster: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            listen: vec!["tcp/127.0.0.1:0".into()],
+            connect: Vec::new(),
+            cluster: "gensrv".into(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Listens on these Zenoh endpoints (`tcp/127.0.0.1:7447`) instead of a free
+    /// port of 127.0.0.1.
+    pub fn listen<I: IntoIterator<Item = S>, S: Into<String>>(mut self, endpoints: I) -> Self {
+        self.listen = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Connects to the node (or router) listening on `endpoint` at start.
+    pub fn connect(mut self, endpoint: impl Into<String>) -> Self {
+        self.connect.push(endpoint.into());
+        self
+    }
+
+    /// Names the cluster: nodes see only the nodes of their own cluster (the
+    /// first chunk of every key). A single key chunk: no `/`, `*`, `$`, `?`, `#`.
+    pub fn cluster(mut self, name: impl Into<String>) -> Self {
+        self.cluster = name.into();
+        self
+    }
+
+    fn zenoh(&self) -> Result<zenoh::Config, NodeError> {
+        let mut config = zenoh::Config::default();
+        let json = |v: &[String]| format!("{v:?}");
+        for (key, value) in [
+            ("mode", "\"peer\"".to_string()),
+            ("listen/endpoints", json(&self.listen)),
+            ("connect/endpoints", json(&self.connect)),
+            ("scouting/multicast/enabled", "false".to_string()),
+        ] {
+            config
+                .insert_json5(key, &value)
+                .map_err(|e| NodeError::Config(format!("{key}: {e}")))?;
+        }
+        Ok(config)
+    }
+}
+
+/// Why a node did not start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration was refused (a bad endpoint or cluster name).
+    #[error("bad node config: {0}")]
+    Config(String),
+    /// Zenoh did not open (an endpoint could not be listened on, say).
+    #[error("zenoh: {0}")]
+    Zenoh(String),
+}
+
+/// A node's identity in the cluster: its Zenoh id, in hex.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NodeId(String);
+
+impl NodeId {
+    /// Reads a node id printed by [`Display`](fmt::Display) (one key chunk of hex).
+    pub fn parse(s: &str) -> Option<NodeId> {
+        (!s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| NodeId(s.to_ascii_lowercase()))
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({})", self.0)
+    }
+}
+
+/// A server on some node, as another node names it: the node, and the number of
+/// the server's [`Pid`](crate::Pid) there. (To become `Pid` itself, which will
+/// carry its node: see `DISTRIBUTION.md`.)
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RemotePid {
+    /// The node the server runs on.
+    pub node: NodeId,
+    /// The local number of its pid there.
+    pub index: u64,
+}
+
+impl fmt::Display for RemotePid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}.{}>", self.node, self.index)
+    }
+}
+
+/// The reply a server's wire dispatch gives: its encoded reply, once the call is done.
+pub type RemoteReply = Pin<Box<dyn Future<Output = Result<Vec<u8>, Refusal>> + Send>>;
+
+/// A server whose calls can come from other nodes.
+///
+/// `#[gen_server(remote)]` is to write this; until it does, it is written by hand:
+/// decode the body into the server's wire message (its call enum without the
+/// `ReplyTo`s) with [`from_body`](super::from_body), make the call through
+/// `server`, and encode the reply with [`to_body`](super::to_body).
+pub trait Remote: GenServer {
+    /// A hash of the server's wire messages and replies: two nodes talk to a server
+    /// only if they agree on it.
+    const FINGERPRINT: u64;
+
+    /// Decodes one call from the wire and sends it to `server`. An `Err` (a body
+    /// that does not decode) is sent back to the caller; so is an `Err` of the
+    /// future (the call failed).
+    fn dispatch_call(server: &ServerRef<Self>, body: &[u8]) -> Result<RemoteReply, Refusal>;
+}
+
+/// An exported server, whatever its type.
+trait Exported: Send + Sync {
+    fn fingerprint(&self) -> u64;
+    fn is_alive(&self) -> bool;
+    fn dispatch_call(&self, body: &[u8]) -> Result<RemoteReply, Refusal>;
+}
+
+impl<S: Remote> Exported for ServerRef<S> {
+    fn fingerprint(&self) -> u64 {
+        S::FINGERPRINT
+    }
+
+    fn is_alive(&self) -> bool {
+        ServerRef::is_alive(self)
+    }
+
+    fn dispatch_call(&self, body: &[u8]) -> Result<RemoteReply, Refusal> {
+        S::dispatch_call(self, body)
+    }
+}
+
+type Exports = Mutex<HashMap<u64, Arc<dyn Exported>>>;
+
+/// Why a call to another node failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteCallError {
+    /// No node answered for that node id (it is gone, or was never connected).
+    #[error("no connection to the node")]
+    NoConnection,
+    /// No reply came within the timeout.
+    #[error("call timed out")]
+    Timeout,
+    /// The node there refused or failed the call; why.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// Zenoh failed to send the query.
+    #[error("zenoh: {0}")]
+    Zenoh(String),
+}
+
+/// A node: this OS process's member of the cluster.
+///
+/// Zenoh runs on a multi-thread tokio runtime the node owns (Zenoh's blocking
+/// sections panic on a current-thread runtime), so servers and callers on any
+/// runtime can use it. Cheap to clone; the node closes when the last clone is
+/// dropped.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: NodeId,
+    cluster: String,
+    exports: Arc<Exports>,
+    // Both taken only by `drop`.
+    zenoh: Option<Zenoh>,
+    runtime: Option<Runtime>,
+}
+
+/// What the node holds of Zenoh.
+struct Zenoh {
+    session: zenoh::Session,
+    // Kept for as long as the node lives: dropping them undeclares them.
+    _queryable: zenoh::query::Queryable<()>,
+    _token: zenoh::liveliness::LivelinessToken,
+}
+
+impl Inner {
+    fn session(&self) -> &zenoh::Session {
+        &self
+            .zenoh
+            .as_ref()
+            .expect("zenoh lives as long as the node")
+            .session
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping Zenoh's session, queryable and token blocks (Zenoh's
+        // `block_in_place`, which panics on a current-thread runtime), and so does
+        // dropping a runtime (which panics inside any runtime): neither may happen
+        // on the caller's thread, which may run either. A thread of their own.
+        let zenoh = self.zenoh.take();
+        let runtime = self.runtime.take();
+        let closing = std::thread::Builder::new()
+            .name("gensrv-node-close".into())
+            .spawn(move || {
+                drop(zenoh);
+                if let Some(runtime) = runtime {
+                    runtime.shutdown_timeout(Duration::from_secs(1));
+                }
+            });
+        if let Err(e) = closing {
+            tracing::error!(error = %e, "no thread to close a node on: its Zenoh session leaks");
+        }
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.inner.id)
+            .field("cluster", &self.inner.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+fn node_key(cluster: &str, node: &NodeId) -> String {
+    format!("gensrv/{cluster}/node/{node}")
+}
+
+fn call_key(cluster: &str, node: &NodeId) -> String {
+    format!("gensrv/{cluster}/call/{node}")
+}
+
+fn zenoh_error(e: impl fmt::Display) -> NodeError {
+    NodeError::Zenoh(e.to_string())
+}
+
+impl Node {
+    /// Starts a node: opens the Zenoh peer, declares the node's liveliness token
+    /// and the queryable its calls come to.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        if config.cluster.is_empty() || config.cluster.contains(['/', '*', '$', '?', '#']) {
+            return Err(NodeError::Config(format!(
+                "cluster name {:?} is not one key chunk",
+                config.cluster
+            )));
+        }
+        let zenoh_config = config.zenoh()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("gensrv-node")
+            .enable_all()
+            .build()
+            .map_err(|e| NodeError::Zenoh(format!("runtime: {e}")))?;
+        let handle = runtime.handle().clone();
+        let exports: Arc<Exports> = Arc::default();
+        let cluster = config.cluster.clone();
+        let served = exports.clone();
+        let opened = runtime.spawn(async move {
+            let session = zenoh::open(zenoh_config).await.map_err(zenoh_error)?;
+            let id = NodeId(session.zid().to_string());
+            let token = session
+                .liveliness()
+                .declare_token(node_key(&cluster, &id))
+                .await
+                .map_err(zenoh_error)?;
+            let queryable = session
+                .declare_queryable(call_key(&cluster, &id))
+                .callback(move |query| {
+                    // Zenoh calls this on its own threads: serve on the node's.
+                    handle.spawn(serve(served.clone(), query));
+                })
+                .await
+                .map_err(zenoh_error)?;
+            Ok::<_, NodeError>((session, id, token, queryable))
+        });
+        let opened = match opened.await {
+            Ok(opened) => opened,
+            Err(e) => Err(NodeError::Zenoh(format!("open panicked: {e}"))),
+        };
+        let (session, id, token, queryable) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                // Not dropped here: that would wait for its threads, in a runtime.
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
+        Ok(Node {
+            inner: Arc::new(Inner {
+                id,
+                cluster: config.cluster,
+                exports,
+                zenoh: Some(Zenoh {
+                    session,
+                    _queryable: queryable,
+                    _token: token,
+                }),
+                runtime: Some(runtime),
+            }),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.inner.id
+    }
+
+    /// Runs `future` on the node's runtime and waits for it from any runtime.
+    async fn on_node<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> T {
+        let runtime = self
+            .inner
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the node");
+        match runtime.spawn(future).await {
+            Ok(value) => value,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Whether `node` is up and reachable: its liveliness token is seen.
+    pub async fn is_up(&self, node: &NodeId) -> bool {
+        let session = self.inner.session().clone();
+        let key = node_key(&self.inner.cluster, node);
+        self.on_node(async move {
+            let Ok(replies) = session
+                .liveliness()
+                .get(key)
+                .timeout(Duration::from_millis(500))
+                .await
+            else {
+                return false;
+            };
+            matches!(replies.recv_async().await, Ok(reply) if reply.result().is_ok())
+        })
+        .await
+    }
+
+    /// Waits until `node` is up, for at most `timeout`; whether it is.
+    pub async fn wait_for(&self, node: &NodeId, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_up(node).await {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets other nodes call `server`; the name they call it by.
+    pub fn export<S: Remote>(&self, server: &ServerRef<S>) -> RemotePid {
+        let index = server.pid().index();
+        self.inner
+            .exports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(index, Arc::new(server.clone()));
+        RemotePid {
+            node: self.inner.id.clone(),
+            index,
+        }
+    }
+
+    /// Calls `to` with an encoded body (what a typed handle will do for you):
+    /// the encoded reply, or why there is none.
+    pub async fn call_raw(
+        &self,
+        to: &RemotePid,
+        fingerprint: u64,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RemoteCallError> {
+        let frame = wire::encode(&Request {
+            to: to.index,
+            fingerprint,
+            body,
+        });
+        self.call_frame(&to.node, frame, timeout).await
+    }
+
+    /// Sends a frame as is, however malformed: for tests of what a node does with
+    /// bad input. Not a public API.
+    #[doc(hidden)]
+    pub async fn __call_frame(
+        &self,
+        node: &NodeId,
+        frame: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RemoteCallError> {
+        self.call_frame(node, frame, timeout).await
+    }
+
+    async fn call_frame(
+        &self,
+        node: &NodeId,
+        frame: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RemoteCallError> {
+        let session = self.inner.session().clone();
+        let key = call_key(&self.inner.cluster, node);
+        self.on_node(async move {
+            let started = tokio::time::Instant::now();
+            let replies = session
+                .get(key)
+                .payload(frame)
+                .consolidation(ConsolidationMode::None)
+                .timeout(timeout)
+                .await
+                .map_err(|e| RemoteCallError::Zenoh(e.to_string()))?;
+            let Ok(reply) = replies.recv_async().await else {
+                // The query ended with no reply: at once if no queryable matched
+                // (no such node), at its timeout otherwise.
+                return Err(if started.elapsed() < timeout {
+                    RemoteCallError::NoConnection
+                } else {
+                    RemoteCallError::Timeout
+                });
+            };
+            let sample = reply.into_result().map_err(|e| {
+                RemoteCallError::Zenoh(format!(
+                    "error reply: {}",
+                    String::from_utf8_lossy(&e.payload().to_bytes())
+                ))
+            })?;
+            let answer: Result<Vec<u8>, Refusal> = wire::decode(&sample.payload().to_bytes())?;
+            Ok(answer?)
+        })
+        .await
+    }
+}
+
+/// Answers one query: decodes it, hands it to the exported server, and replies
+/// with the result or the reason there is none. Never panics on any input.
+async fn serve(exports: Arc<Exports>, query: Query) {
+    let frame = query
+        .payload()
+        .map(|p| p.to_bytes().into_owned())
+        .unwrap_or_default();
+    let answer = answer(&exports, &frame).await;
+    let key = query.key_expr().clone();
+    if let Err(e) = query.reply(key, wire::encode(&answer)).await {
+        tracing::debug!(error = %e, "reply to a remote call not sent");
+    }
+}
+
+async fn answer(exports: &Exports, frame: &[u8]) -> Result<Vec<u8>, Refusal> {
+    let request: Request = wire::decode(frame)?;
+    let server = {
+        let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
+        match exports.get(&request.to) {
+            Some(server) if server.is_alive() => server.clone(),
+            Some(_) => {
+                exports.remove(&request.to);
+                return Err(Refusal::NoProc);
+            }
+            None => return Err(Refusal::NoProc),
+        }
+    };
+    if server.fingerprint() != request.fingerprint {
+        return Err(Refusal::Fingerprint {
+            sender: request.fingerprint,
+            server: server.fingerprint(),
+        });
+    }
+    server.dispatch_call(&request.body)?.await
+}

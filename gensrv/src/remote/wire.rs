@@ -1,0 +1,127 @@
+//! What travels between nodes: a frame header, then postcard.
+//!
+//! Every request a node sends is `MAGIC`, the protocol `VERSION`, then a postcard
+//! [`Request`]. Its `body` is the postcard of the target server's wire message, and
+//! `fingerprint` names the message types the sender compiled against: a receiver
+//! whose server has another fingerprint refuses the body rather than guess at it.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The first bytes of every frame: not a gensrv node if they differ.
+pub(crate) const MAGIC: [u8; 2] = *b"gs";
+/// The version of the frames themselves (not of any server's messages).
+pub(crate) const VERSION: u8 = 1;
+
+/// A call from another node.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Request {
+    /// The local number of the pid called (`Pid::index` on the receiving node).
+    pub(crate) to: u64,
+    /// The fingerprint of the message types the sender used.
+    pub(crate) fingerprint: u64,
+    /// The server's wire message, in postcard.
+    pub(crate) body: Vec<u8>,
+}
+
+/// Why a node refused or failed a request; travels back in the reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refusal {
+    /// The frame was not a gensrv request (bad magic, version or encoding).
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// No server that takes remote calls runs under that pid there.
+    #[error("no such process")]
+    NoProc,
+    /// The server's message types differ from the sender's (another version of it).
+    #[error("message types differ: sender {sender:#018x}, server {server:#018x}")]
+    Fingerprint {
+        /// What the sender compiled against.
+        sender: u64,
+        /// What the server there runs.
+        server: u64,
+    },
+    /// The body did not decode as one of the server's messages.
+    #[error("bad message: {0}")]
+    BadMessage(String),
+    /// The call reached the server and failed there (its `CallError`, printed).
+    #[error("call failed: {0}")]
+    Failed(String),
+}
+
+/// Encodes a frame: header, then `value` in postcard.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(64);
+    frame.extend_from_slice(&MAGIC);
+    frame.push(VERSION);
+    // Serializing into a Vec fails only for types serde cannot express in
+    // postcard (maps of unknown length do not occur in our own frames).
+    postcard::to_io(value, &mut frame).expect("a gensrv frame always serializes");
+    frame
+}
+
+/// Decodes a frame made by [`encode`]; never panics on any input.
+pub(crate) fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, Refusal> {
+    let body = match frame {
+        [m0, m1, version, body @ ..] if [*m0, *m1] == MAGIC => {
+            if *version != VERSION {
+                return Err(Refusal::Malformed(format!(
+                    "frame version {version}, this node speaks {VERSION}"
+                )));
+            }
+            body
+        }
+        _ => return Err(Refusal::Malformed("not a gensrv frame".into())),
+    };
+    postcard::from_bytes(body).map_err(|e| Refusal::Malformed(e.to_string()))
+}
+
+/// Encodes a server's wire message (a request body or a reply) in postcard.
+pub fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, Refusal> {
+    postcard::to_stdvec(value).map_err(|e| Refusal::BadMessage(e.to_string()))
+}
+
+/// Decodes a server's wire message; an error, never a panic, on any input.
+pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+    postcard::from_bytes(body).map_err(|e| Refusal::BadMessage(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_survives_the_round_trip() {
+        let request = Request {
+            to: 70,
+            fingerprint: 0xfeed,
+            body: vec![1, 2, 3],
+        };
+        let back: Request = decode(&encode(&request)).unwrap();
+        assert_eq!(
+            (back.to, back.fingerprint, back.body),
+            (70, 0xfeed, vec![1, 2, 3])
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncated_frames_are_refused() {
+        let frame = encode(&Request {
+            to: 70,
+            fingerprint: 0xfeed,
+            body: vec![1, 2, 3],
+        });
+        for bad in [
+            &b""[..],
+            b"xx",
+            b"gs",
+            b"gs\x09abc",
+            &frame[..frame.len() - 1],
+        ] {
+            assert!(
+                matches!(decode::<Request>(bad), Err(Refusal::Malformed(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}
