@@ -85,3 +85,6 @@ impl Slow {
         self.handled
     }
 }
+
+#[cfg(feature = "remote")]
+pub mod remote;

@@ -1,0 +1,33 @@
+//! A node for the distribution tests: starts a node on a free port of 127.0.0.1,
+//! exports an echo server, prints `READY <endpoint> <node id> <pid index>`, and
+//! runs until its standard input closes (its parent ended) or it is killed.
+
+use std::io::Read;
+
+use gensrv::Start;
+use gensrv::remote::{Node, NodeConfig};
+use gensrv_tests::remote::{Echo, free_port};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut last = None;
+    for _ in 0..5 {
+        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+        match Node::start(NodeConfig::default().listen([endpoint.clone()])).await {
+            Ok(node) => {
+                let echo = Start::<Echo>::new(()).await.expect("echo starts");
+                let pid = node.export(&echo);
+                println!("READY {endpoint} {} {}", pid.node, pid.index);
+                // Until the parent goes: a read on a blocking thread.
+                let _ = tokio::task::spawn_blocking(|| {
+                    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+                })
+                .await;
+                return;
+            }
+            // The port was taken between the probe and the listen: another one.
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("no node started: {last:?}");
+}

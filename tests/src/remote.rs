@@ -1,0 +1,166 @@
+//! What the distribution tests share: a server whose calls travel, written by
+//! hand as `#[gen_server(remote)]` is to write it, and node processes to call.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gensrv::remote::{NodeId, Refusal, Remote, RemotePid, RemoteReply, from_body, to_body};
+use gensrv::{Context, GenServer, Init, ReplyTo, ServerRef};
+use serde::{Deserialize, Serialize};
+
+/// Answers each call with its argument.
+#[derive(Debug)]
+pub struct Echo;
+
+/// The calls of [`Echo`], each with where its reply goes.
+#[derive(Debug)]
+pub enum EchoCall {
+    /// Gives `text` back.
+    Echo {
+        /// The text.
+        text: String,
+        /// Where the reply goes.
+        reply_to: ReplyTo<String>,
+    },
+    /// Panics, ending the server.
+    Crash {
+        /// Never answered.
+        reply_to: ReplyTo<()>,
+    },
+}
+
+/// [`EchoCall`] as it travels: without the `ReplyTo`s.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum EchoWire {
+    /// [`EchoCall::Echo`].
+    Echo(String),
+    /// [`EchoCall::Crash`].
+    Crash,
+}
+
+impl GenServer for Echo {
+    type Arg = ();
+    type Call = EchoCall;
+    type Cast = std::convert::Infallible;
+    type Info = std::convert::Infallible;
+    type Ref = ServerRef<Echo>;
+
+    async fn init(_: (), _ctx: &mut Context<Self>) -> Init<Self> {
+        Init::Ready(Echo)
+    }
+
+    async fn handle_call(&mut self, call: EchoCall, _ctx: &mut Context<Self>) {
+        match call {
+            EchoCall::Echo { text, reply_to } => {
+                let _ = reply_to.send(text);
+            }
+            EchoCall::Crash { reply_to } => {
+                drop(reply_to);
+                panic!("asked to crash");
+            }
+        }
+    }
+
+    async fn handle_cast(&mut self, cast: std::convert::Infallible, _ctx: &mut Context<Self>) {
+        match cast {}
+    }
+
+    async fn handle_info(&mut self, info: std::convert::Infallible, _ctx: &mut Context<Self>) {
+        match info {}
+    }
+}
+
+impl Remote for Echo {
+    const FINGERPRINT: u64 = 0x6563_686f_0000_0001;
+
+    fn dispatch_call(server: &ServerRef<Self>, body: &[u8]) -> Result<RemoteReply, Refusal> {
+        let failed = |e: gensrv::CallError| Refusal::Failed(e.to_string());
+        Ok(match from_body::<EchoWire>(body)? {
+            EchoWire::Echo(text) => {
+                let call = server.call(|reply_to| EchoCall::Echo { text, reply_to });
+                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
+            }
+            EchoWire::Crash => {
+                let call = server.call(|reply_to| EchoCall::Crash { reply_to });
+                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
+            }
+        })
+    }
+}
+
+/// A node running in a child OS process (the `remote-node` binary), with an
+/// exported [`Echo`]; killed and reaped when dropped, whatever the test did.
+#[derive(Debug)]
+pub struct NodeProcess {
+    child: Child,
+    /// The Zenoh endpoint it listens on (127.0.0.1).
+    pub endpoint: String,
+    /// Its exported echo server.
+    pub echo: RemotePid,
+}
+
+impl NodeProcess {
+    /// Starts `binary` and waits (at most 30 s) for the line it prints once its
+    /// node is up: `READY <endpoint> <node id> <echo pid index>`.
+    pub fn start(binary: &str) -> NodeProcess {
+        let mut child = Command::new(binary)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the node binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // Killed and reaped from here on, even if the line never comes.
+        let mut process = NodeProcess {
+            child,
+            endpoint: String::new(),
+            echo: RemotePid {
+                node: NodeId::parse("0").expect("a valid id"),
+                index: 0,
+            },
+        };
+        let (lines, line) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut ready);
+            let _ = lines.send(ready);
+        });
+        let ready = line
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the node process says it is ready within 30 s");
+        let words: Vec<&str> = ready.split_whitespace().collect();
+        let [ready, endpoint, node, index] = words[..] else {
+            panic!("unexpected line from the node process: {ready:?}");
+        };
+        assert_eq!(ready, "READY");
+        process.endpoint = endpoint.to_string();
+        process.echo = RemotePid {
+            node: NodeId::parse(node).expect("a node id"),
+            index: index.parse().expect("a pid index"),
+        };
+        process
+    }
+
+    /// Kills the process at once (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free TCP port of 127.0.0.1, as the kernel gives one (it may be taken again
+/// before it is used: callers retry).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}

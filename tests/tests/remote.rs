@@ -1,0 +1,178 @@
+//! Distribution: nodes in separate OS processes on 127.0.0.1, calling each other
+//! (feature `remote`: `cargo test -p gensrv-tests --features remote --test remote`).
+#![cfg(feature = "remote")]
+
+use std::time::Duration;
+
+use gensrv::remote::{Node, NodeConfig, NodeId, Refusal, RemoteCallError, from_body, to_body};
+use gensrv_tests::remote::{Echo, EchoWire, NodeProcess};
+use gensrv_tests::within;
+
+const NODE: &str = env!("CARGO_BIN_EXE_remote-node");
+
+/// A node here connected to a node process, once each sees the other.
+async fn connected() -> (Node, NodeProcess) {
+    let other = NodeProcess::start(NODE);
+    let node = Node::start(NodeConfig::default().connect(other.endpoint.clone()))
+        .await
+        .expect("the node starts");
+    assert!(
+        node.wait_for(&other.echo.node, Duration::from_secs(10))
+            .await,
+        "the other node is seen within 10 s"
+    );
+    (node, other)
+}
+
+async fn echo(node: &Node, other: &NodeProcess, text: &str) -> Result<String, RemoteCallError> {
+    let body = to_body(&EchoWire::Echo(text.into())).unwrap();
+    let reply = node
+        .call_raw(
+            &other.echo,
+            <Echo as gensrv::remote::Remote>::FINGERPRINT,
+            body,
+            Duration::from_secs(5),
+        )
+        .await?;
+    Ok(from_body(&reply)?)
+}
+
+// A current-thread runtime: the node's own runtime runs Zenoh, so callers on any
+// runtime can use it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_crosses_processes_and_comes_back() {
+    within(60, async {
+        let (node, other) = connected().await;
+        assert_eq!(echo(&node, &other, "hello").await, Ok("hello".to_string()));
+        for n in 0..20 {
+            let text = format!("call {n}");
+            assert_eq!(echo(&node, &other, &text).await, Ok(text));
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bad_input_gets_an_error_reply_and_the_node_serves_on() {
+    within(60, async {
+        let (node, other) = connected().await;
+        let at = &other.echo.node;
+        let send = |frame: Vec<u8>| node.__call_frame(at, frame, Duration::from_secs(5));
+
+        // Garbage, an empty frame, another protocol version, a truncated request.
+        for frame in [b"garbage".to_vec(), Vec::new(), b"gs\x09".to_vec()] {
+            assert!(
+                matches!(
+                    send(frame.clone()).await,
+                    Err(RemoteCallError::Refused(Refusal::Malformed(_)))
+                ),
+                "{frame:?}"
+            );
+        }
+        let body = to_body(&EchoWire::Echo("x".into())).unwrap();
+        let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
+        let mut good = gensrv_frame(other.echo.index, fingerprint, &body);
+        good.truncate(good.len() - 1);
+        assert!(matches!(
+            send(good).await,
+            Err(RemoteCallError::Refused(Refusal::Malformed(_)))
+        ));
+
+        // A well-formed request to no server, of another version, with a bad body.
+        let nobody = gensrv::remote::RemotePid {
+            node: at.clone(),
+            index: u64::MAX,
+        };
+        let call = |to, fp, body: Vec<u8>| {
+            let node = node.clone();
+            async move { node.call_raw(&to, fp, body, Duration::from_secs(5)).await }
+        };
+        assert_eq!(
+            call(nobody, fingerprint, body.clone()).await,
+            Err(RemoteCallError::Refused(Refusal::NoProc))
+        );
+        assert_eq!(
+            call(other.echo.clone(), fingerprint ^ 1, body.clone()).await,
+            Err(RemoteCallError::Refused(Refusal::Fingerprint {
+                sender: fingerprint ^ 1,
+                server: fingerprint
+            }))
+        );
+        assert!(matches!(
+            call(other.echo.clone(), fingerprint, vec![0xff, 0xff, 0xff]).await,
+            Err(RemoteCallError::Refused(Refusal::BadMessage(_)))
+        ));
+
+        // And the node still answers.
+        assert_eq!(
+            echo(&node, &other, "still here").await,
+            Ok("still here".into())
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_that_crashes_on_a_remote_call_fails_the_call_and_is_gone() {
+    within(60, async {
+        let (node, other) = connected().await;
+        let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
+        let crash = to_body(&EchoWire::Crash).unwrap();
+        let reply = node
+            .call_raw(&other.echo, fingerprint, crash, Duration::from_secs(5))
+            .await;
+        assert!(
+            matches!(&reply, Err(RemoteCallError::Refused(Refusal::Failed(why))) if why.contains("asked to crash")),
+            "{reply:?}"
+        );
+        assert_eq!(
+            echo(&node, &other, "anyone?").await,
+            Err(RemoteCallError::Refused(Refusal::NoProc))
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_to_a_node_that_is_gone_fails_at_once_with_no_connection() {
+    within(60, async {
+        let (node, mut other) = connected().await;
+        assert_eq!(echo(&node, &other, "before").await, Ok("before".into()));
+        other.kill();
+        let started = tokio::time::Instant::now();
+        // The node's token goes within milliseconds of the kill.
+        while node.is_up(&other.echo.node).await {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the killed node still seen"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let started = tokio::time::Instant::now();
+        assert_eq!(
+            echo(&node, &other, "after").await,
+            Err(RemoteCallError::NoConnection)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+
+        let never = NodeId::parse("abcdef").unwrap();
+        assert!(!node.is_up(&never).await);
+    })
+    .await;
+}
+
+/// A request frame as a node makes it, by hand: header, then postcard of
+/// `(to, fingerprint, body)`.
+fn gensrv_frame(to: u64, fingerprint: u64, body: &[u8]) -> Vec<u8> {
+    let mut frame = b"gs\x01".to_vec();
+    frame.extend(to_postcard(&(to, fingerprint, body.to_vec())));
+    frame
+}
+
+fn to_postcard<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    to_body(value).unwrap()
+}
