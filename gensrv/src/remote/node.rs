@@ -300,8 +300,12 @@ impl Node {
             let queryable = session
                 .declare_queryable(call_key(&cluster, &id))
                 .callback(move |query| {
-                    // Zenoh calls this on its own threads: serve on the node's.
-                    handle.spawn(serve(served.clone(), query));
+                    // Zenoh calls this on its own threads, one query after the
+                    // other: the request goes into the server's mailbox here, so
+                    // in the order it came, and only the wait for the reply is
+                    // spawned, on the node's runtime.
+                    let reply = dispatch(&served, &query);
+                    handle.spawn(serve(reply, query));
                 })
                 .await
                 .map_err(zenoh_error)?;
@@ -469,22 +473,11 @@ impl Node {
     }
 }
 
-/// Answers one query: decodes it, hands it to the exported server, and replies
-/// with the result or the reason there is none. Never panics on any input.
-async fn serve(exports: Arc<Exports>, query: Query) {
-    let frame = query
-        .payload()
-        .map(|p| p.to_bytes().into_owned())
-        .unwrap_or_default();
-    let answer = answer(&exports, &frame).await;
-    let key = query.key_expr().clone();
-    if let Err(e) = query.reply(key, wire::encode(&answer)).await {
-        tracing::debug!(error = %e, "reply to a remote call not sent");
-    }
-}
-
-async fn answer(exports: &Exports, frame: &[u8]) -> Result<Vec<u8>, Refusal> {
-    let request: Request = wire::decode(frame)?;
+/// Decodes a query and hands it to the exported server; the reply to come, or
+/// why there is none. Never panics on any input.
+fn dispatch(exports: &Exports, query: &Query) -> Result<RemoteReply, Refusal> {
+    let frame = query.payload().map(|p| p.to_bytes()).unwrap_or_default();
+    let request: Request = wire::decode(&frame)?;
     let server = {
         let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
         match exports.get(&request.to) {
@@ -502,5 +495,17 @@ async fn answer(exports: &Exports, frame: &[u8]) -> Result<Vec<u8>, Refusal> {
             server: server.fingerprint(),
         });
     }
-    server.dispatch_call(&request.body)?.await
+    server.dispatch_call(&request.body)
+}
+
+/// Waits for the reply to one query and sends it, or the reason there is none.
+async fn serve(reply: Result<RemoteReply, Refusal>, query: Query) {
+    let answer = match reply {
+        Ok(reply) => reply.await,
+        Err(refusal) => Err(refusal),
+    };
+    let key = query.key_expr().clone();
+    if let Err(e) = query.reply(key, wire::encode(&answer)).await {
+        tracing::debug!(error = %e, "reply to a remote call not sent");
+    }
 }
