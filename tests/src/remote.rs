@@ -105,7 +105,14 @@ impl NodeProcess {
     /// Starts `binary` and waits (at most 30 s) for the line it prints once its
     /// node is up: `READY <endpoint> <node id> <echo pid index>`.
     pub fn start(binary: &str) -> NodeProcess {
+        NodeProcess::start_with(binary, &[])
+    }
+
+    /// Like [`start`](NodeProcess::start), with arguments: the global name to
+    /// register the echo server under.
+    pub fn start_with(binary: &str, args: &[&str]) -> NodeProcess {
         let mut child = Command::new(binary)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

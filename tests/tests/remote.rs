@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use gensrv::remote::{Node, NodeConfig, NodeId, Refusal, RemoteCallError, from_body, to_body};
+use gensrv::remote::{
+    Node, NodeConfig, NodeId, Refusal, RemoteCallError, RemotePid, from_body, to_body,
+};
 use gensrv_tests::remote::{Echo, EchoWire, NodeProcess};
 use gensrv_tests::within;
 
@@ -175,4 +177,107 @@ fn gensrv_frame(to: u64, fingerprint: u64, body: &[u8]) -> Vec<u8> {
 
 fn to_postcard<T: serde::Serialize>(value: &T) -> Vec<u8> {
     to_body(value).unwrap()
+}
+
+/// Polls `whereis_global` until it gives `expected`, for at most 10 s.
+async fn until_whereis(node: &Node, name: &str, expected: Option<&RemotePid>) {
+    let started = tokio::time::Instant::now();
+    loop {
+        let found = node.whereis_global(name).await;
+        if found.as_ref() == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{name} still resolves to {found:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_global_name_is_found_from_another_node_and_vanishes_with_it() {
+    within(60, async {
+        let mut other = NodeProcess::start_with(NODE, &["echo"]);
+        let node = Node::start(NodeConfig::default().connect(other.endpoint.clone()))
+            .await
+            .unwrap();
+        assert!(
+            node.wait_for(&other.echo.node, Duration::from_secs(10))
+                .await
+        );
+        assert_eq!(node.whereis_global("echo").await, Some(other.echo.clone()));
+        assert_eq!(node.whereis_global("nobody").await, None);
+        assert_eq!(node.whereis_global("not/a/name").await, None);
+        assert_eq!(echo(&node, &other, "by name").await, Ok("by name".into()));
+
+        other.kill();
+        until_whereis(&node, "echo", None).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_global_name_vanishes_with_its_server() {
+    within(60, async {
+        let other = NodeProcess::start_with(NODE, &["short-lived"]);
+        let node = Node::start(NodeConfig::default().connect(other.endpoint.clone()))
+            .await
+            .unwrap();
+        assert!(
+            node.wait_for(&other.echo.node, Duration::from_secs(10))
+                .await
+        );
+        until_whereis(&node, "short-lived", Some(&other.echo)).await;
+        let crash = to_body(&EchoWire::Crash).unwrap();
+        let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
+        let _ = node
+            .call_raw(&other.echo, fingerprint, crash, Duration::from_secs(5))
+            .await;
+        until_whereis(&node, "short-lived", None).await;
+        // The node itself is still up.
+        assert!(node.is_up(&other.echo.node).await);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn two_claims_of_a_global_name_resolve_to_the_same_one_everywhere() {
+    within(60, async {
+        let a = NodeProcess::start_with(NODE, &["shared"]);
+        let b = NodeProcess::start_with(NODE, &["shared"]);
+        let config = || {
+            NodeConfig::default()
+                .connect(a.endpoint.clone())
+                .connect(b.endpoint.clone())
+        };
+        let one = Node::start(config()).await.unwrap();
+        let two = Node::start(config()).await.unwrap();
+        for node in [&one, &two] {
+            for other in [&a, &b] {
+                assert!(
+                    node.wait_for(&other.echo.node, Duration::from_secs(10))
+                        .await
+                );
+            }
+        }
+        let winner = if a.echo.node < b.echo.node {
+            &a.echo
+        } else {
+            &b.echo
+        };
+        until_whereis(&one, "shared", Some(winner)).await;
+        until_whereis(&two, "shared", Some(winner)).await;
+        let reply = one
+            .call_raw(
+                winner,
+                <Echo as gensrv::remote::Remote>::FINGERPRINT,
+                to_body(&EchoWire::Echo("winner".into())).unwrap(),
+                Duration::from_secs(5),
+            )
+            .await
+            .map(|body| from_body::<String>(&body));
+        assert_eq!(reply, Ok(Ok("winner".to_string())));
+    })
+    .await;
 }

@@ -5,12 +5,15 @@
 //! embedded Zenoh peer with a runtime of its own; a server whose messages can
 //! travel ([`Remote`], written by hand for now, by `#[gen_server(remote)]` later)
 //! is [exported](Node::export) under a [`RemotePid`], and another node
-//! [calls](Node::call) it. Every request carries a fingerprint of the server's
+//! [calls](Node::call_raw) it. Every request carries a fingerprint of the server's
 //! message types, and a node answers a request it cannot take (garbage, an unknown
 //! pid, another version of the server) with a [`Refusal`], never a crash.
 //!
-//! Not here yet: typed handles (`FooRef`) to remote servers, casts, global
-//! names, monitors and links across nodes (`ExitReason::NoConnection`).
+//! Cluster-wide names ([`Node::register_global`], [`Node::whereis_global`]) are
+//! liveliness tokens: they vanish with their server or their node.
+//!
+//! Not here yet: typed handles (`FooRef`) to remote servers, casts, name
+//! clash resolution beyond a deterministic pick, monitors and links across nodes (`ExitReason::NoConnection`).
 
 mod node;
 mod wire;

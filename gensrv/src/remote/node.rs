@@ -86,6 +86,20 @@ pub enum NodeError {
     Zenoh(String),
 }
 
+/// Why a global name was not registered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Not a usable name: empty, or with one of `/ * $ ? #`.
+    #[error("{0:?} cannot be a global name")]
+    Invalid(String),
+    /// The server has ended.
+    #[error("no such process")]
+    NoProc,
+    /// Zenoh failed to declare the name.
+    #[error("zenoh: {0}")]
+    Zenoh(String),
+}
+
 /// A node's identity in the cluster: its Zenoh id, in hex.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NodeId(String);
@@ -264,6 +278,15 @@ fn call_key(cluster: &str, node: &NodeId) -> String {
     format!("gensrv/{cluster}/call/{node}")
 }
 
+fn name_key(cluster: &str, name: &str) -> String {
+    format!("gensrv/{cluster}/name/{name}")
+}
+
+/// Whether `name` can be a global name: one key chunk.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '*', '$', '?', '#'])
+}
+
 fn zenoh_error(e: impl fmt::Display) -> NodeError {
     NodeError::Zenoh(e.to_string())
 }
@@ -403,6 +426,95 @@ impl Node {
             node: self.inner.id.clone(),
             index,
         }
+    }
+
+    /// Registers `server` under the cluster-wide `name` (Erlang's
+    /// `global:register_name`), exporting it: the name is seen from every node
+    /// until the server ends or its node goes. Several servers may claim a name
+    /// (the claims of two nodes can cross); [`whereis_global`](Node::whereis_global)
+    /// picks one of them the same way on every node.
+    pub async fn register_global<S: Remote>(
+        &self,
+        server: &ServerRef<S>,
+        name: &str,
+    ) -> Result<RemotePid, NameError> {
+        if !valid_name(name) {
+            return Err(NameError::Invalid(name.into()));
+        }
+        let pid = self.export(server);
+        let key = format!(
+            "{}/{}/{}",
+            name_key(&self.inner.cluster, name),
+            pid.node,
+            pid.index
+        );
+        let session = self.inner.session().clone();
+        let exited = server.exited();
+        let declared = self.on_node(async move {
+            let token = session
+                .liveliness()
+                .declare_token(key)
+                .await
+                .map_err(|e| NameError::Zenoh(e.to_string()))?;
+            // The name goes with the server: the token is dropped (undeclared)
+            // here, on the node's runtime, once it has ended. (With the node, it
+            // goes anyway: the token is the node's.)
+            tokio::spawn(async move {
+                exited.await;
+                drop(token);
+            });
+            Ok(())
+        });
+        declared.await?;
+        if !server.is_alive() {
+            return Err(NameError::NoProc);
+        }
+        Ok(pid)
+    }
+
+    /// The server registered as `name` anywhere in the cluster, as this node sees
+    /// it now (Erlang's `global:whereis_name`). If several claim it, the one on the
+    /// lowest node id wins (then the lowest pid), so that nodes which see the same
+    /// claims agree.
+    pub async fn whereis_global(&self, name: &str) -> Option<RemotePid> {
+        if !valid_name(name) {
+            return None;
+        }
+        let session = self.inner.session().clone();
+        let prefix = name_key(&self.inner.cluster, name);
+        self.on_node(async move {
+            let replies = session
+                .liveliness()
+                .get(format!("{prefix}/*/*"))
+                .timeout(Duration::from_millis(500))
+                .await
+                .ok()?;
+            let mut best: Option<RemotePid> = None;
+            while let Ok(reply) = replies.recv_async().await {
+                let Ok(sample) = reply.result() else { continue };
+                let key = sample.key_expr().as_str();
+                let Some(rest) = key.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
+                let mut parts = rest.trim_start_matches('/').split('/');
+                let (Some(node), Some(index), None) = (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let (Some(node), Ok(index)) = (NodeId::parse(node), index.parse()) else {
+                    continue;
+                };
+                let claim = RemotePid { node, index };
+                if best
+                    .as_ref()
+                    .is_none_or(|b| (&claim.node, claim.index) < (&b.node, b.index))
+                {
+                    best = Some(claim);
+                }
+            }
+            best
+        })
+        .await
     }
 
     /// Calls `to` with an encoded body (what a typed handle will do for you):

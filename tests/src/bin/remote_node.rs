@@ -1,6 +1,7 @@
 //! A node for the distribution tests: starts a node on a free port of 127.0.0.1,
-//! exports an echo server, prints `READY <endpoint> <node id> <pid index>`, and
-//! runs until its standard input closes (its parent ended) or it is killed.
+//! exports an echo server (registered under the global name given as the first
+//! argument, if any), prints `READY <endpoint> <node id> <pid index>`, and runs
+//! until its standard input closes (its parent ended) or it is killed.
 
 use std::io::Read;
 
@@ -16,7 +17,13 @@ async fn main() {
         match Node::start(NodeConfig::default().listen([endpoint.clone()])).await {
             Ok(node) => {
                 let echo = Start::<Echo>::new(()).await.expect("echo starts");
-                let pid = node.export(&echo);
+                let pid = match std::env::args().nth(1) {
+                    Some(name) => node
+                        .register_global(&echo, &name)
+                        .await
+                        .expect("the name is registered"),
+                    None => node.export(&echo),
+                };
                 println!("READY {endpoint} {} {}", pid.node, pid.index);
                 // Until the parent goes: a read on a blocking thread.
                 let _ = tokio::task::spawn_blocking(|| {
