@@ -10,9 +10,11 @@ use gensrv::remote::{NodeId, Refusal, Remote, RemotePid, RemoteReply, from_body,
 use gensrv::{Context, GenServer, Init, ReplyTo, ServerRef};
 use serde::{Deserialize, Serialize};
 
-/// Answers each call with its argument.
-#[derive(Debug)]
-pub struct Echo;
+/// Answers each call with its argument, and keeps the numbers cast to it.
+#[derive(Debug, Default)]
+pub struct Echo {
+    log: Vec<u64>,
+}
 
 /// The calls of [`Echo`], each with where its reply goes.
 #[derive(Debug)]
@@ -29,6 +31,18 @@ pub enum EchoCall {
         /// Never answered.
         reply_to: ReplyTo<()>,
     },
+    /// The numbers cast so far, in the order they came.
+    Log {
+        /// Where the reply goes.
+        reply_to: ReplyTo<Vec<u64>>,
+    },
+}
+
+/// The casts of [`Echo`] (and as they travel).
+#[derive(Debug, Serialize, Deserialize)]
+pub enum EchoCast {
+    /// Appends a number to the log.
+    Push(u64),
 }
 
 /// [`EchoCall`] as it travels: without the `ReplyTo`s.
@@ -38,17 +52,19 @@ pub enum EchoWire {
     Echo(String),
     /// [`EchoCall::Crash`].
     Crash,
+    /// [`EchoCall::Log`].
+    Log,
 }
 
 impl GenServer for Echo {
     type Arg = ();
     type Call = EchoCall;
-    type Cast = std::convert::Infallible;
+    type Cast = EchoCast;
     type Info = std::convert::Infallible;
     type Ref = ServerRef<Echo>;
 
     async fn init(_: (), _ctx: &mut Context<Self>) -> Init<Self> {
-        Init::Ready(Echo)
+        Init::Ready(Echo::default())
     }
 
     async fn handle_call(&mut self, call: EchoCall, _ctx: &mut Context<Self>) {
@@ -60,11 +76,16 @@ impl GenServer for Echo {
                 drop(reply_to);
                 panic!("asked to crash");
             }
+            EchoCall::Log { reply_to } => {
+                let _ = reply_to.send(self.log.clone());
+            }
         }
     }
 
-    async fn handle_cast(&mut self, cast: std::convert::Infallible, _ctx: &mut Context<Self>) {
-        match cast {}
+    async fn handle_cast(&mut self, cast: EchoCast, _ctx: &mut Context<Self>) {
+        match cast {
+            EchoCast::Push(n) => self.log.push(n),
+        }
     }
 
     async fn handle_info(&mut self, info: std::convert::Infallible, _ctx: &mut Context<Self>) {
@@ -86,7 +107,17 @@ impl Remote for Echo {
                 let call = server.call(|reply_to| EchoCall::Crash { reply_to });
                 Box::pin(async move { to_body(&call.await.map_err(failed)?) })
             }
+            EchoWire::Log => {
+                let call = server.call(|reply_to| EchoCall::Log { reply_to });
+                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
+            }
         })
+    }
+
+    fn dispatch_cast(server: &ServerRef<Self>, body: &[u8]) -> Result<(), Refusal> {
+        server
+            .cast(from_body::<EchoCast>(body)?)
+            .map_err(|_| Refusal::NoProc)
     }
 }
 

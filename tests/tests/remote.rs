@@ -7,7 +7,7 @@ use std::time::Duration;
 use gensrv::remote::{
     Node, NodeConfig, NodeId, Refusal, RemoteCallError, RemotePid, from_body, to_body,
 };
-use gensrv_tests::remote::{Echo, EchoWire, NodeProcess};
+use gensrv_tests::remote::{Echo, EchoCast, EchoWire, NodeProcess};
 use gensrv_tests::within;
 
 const NODE: &str = env!("CARGO_BIN_EXE_remote-node");
@@ -104,6 +104,36 @@ async fn bad_input_gets_an_error_reply_and_the_node_serves_on() {
             call(other.echo.clone(), fingerprint, vec![0xff, 0xff, 0xff]).await,
             Err(RemoteCallError::Refused(Refusal::BadMessage(_)))
         ));
+
+        // Bad casts are dropped there (no one to answer), good ones still land.
+        node.cast_raw(
+            &other.echo,
+            fingerprint,
+            to_body(&EchoCast::Push(1)).unwrap(),
+        );
+        node.__cast_frame(at, b"garbage".to_vec());
+        node.__cast_frame(at, Vec::new());
+        node.cast_raw(
+            &other.echo,
+            fingerprint ^ 1,
+            to_body(&EchoCast::Push(2)).unwrap(),
+        );
+        node.cast_raw(&other.echo, fingerprint, vec![0xff, 0xff]);
+        node.cast_raw(
+            &other.echo,
+            fingerprint,
+            to_body(&EchoCast::Push(3)).unwrap(),
+        );
+        let log = call(
+            other.echo.clone(),
+            fingerprint,
+            to_body(&EchoWire::Log).unwrap(),
+        )
+        .await;
+        assert_eq!(
+            log.map(|log| from_body::<Vec<u64>>(&log)),
+            Ok(Ok(vec![1, 3]))
+        );
 
         // And the node still answers.
         assert_eq!(
@@ -278,6 +308,42 @@ async fn two_claims_of_a_global_name_resolve_to_the_same_one_everywhere() {
             .await
             .map(|body| from_body::<String>(&body));
         assert_eq!(reply, Ok(Ok("winner".to_string())));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn casts_and_pipelined_calls_from_one_node_arrive_in_the_order_sent() {
+    within(60, async {
+        let (node, other) = connected().await;
+        let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
+        let log = to_body(&EchoWire::Log).unwrap();
+        // Every call is sent before any reply is awaited.
+        let mut pending = Vec::new();
+        for n in 0..1000u64 {
+            node.cast_raw(
+                &other.echo,
+                fingerprint,
+                to_body(&EchoCast::Push(n)).unwrap(),
+            );
+            if n % 100 == 99 {
+                let call = node.call_raw(
+                    &other.echo,
+                    fingerprint,
+                    log.clone(),
+                    Duration::from_secs(10),
+                );
+                pending.push((n, call));
+            }
+        }
+        for (n, call) in pending {
+            let seen: Vec<u64> = from_body(&call.await.expect("the log")).unwrap();
+            assert_eq!(
+                seen,
+                (0..=n).collect::<Vec<_>>(),
+                "the log when call {n} came"
+            );
+        }
     })
     .await;
 }

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
+use zenoh::qos::CongestionControl;
 use zenoh::query::{ConsolidationMode, Query};
+use zenoh::sample::Sample;
 
 use super::wire::{self, Refusal, Request};
 use crate::{GenServer, ServerRef};
@@ -159,6 +162,10 @@ pub trait Remote: GenServer {
     /// that does not decode) is sent back to the caller; so is an `Err` of the
     /// future (the call failed).
     fn dispatch_call(server: &ServerRef<Self>, body: &[u8]) -> Result<RemoteReply, Refusal>;
+
+    /// Decodes one cast from the wire and sends it to `server`. An `Err` is logged
+    /// (a cast has no one to answer).
+    fn dispatch_cast(server: &ServerRef<Self>, body: &[u8]) -> Result<(), Refusal>;
 }
 
 /// An exported server, whatever its type.
@@ -166,6 +173,7 @@ trait Exported: Send + Sync {
     fn fingerprint(&self) -> u64;
     fn is_alive(&self) -> bool;
     fn dispatch_call(&self, body: &[u8]) -> Result<RemoteReply, Refusal>;
+    fn dispatch_cast(&self, body: &[u8]) -> Result<(), Refusal>;
 }
 
 impl<S: Remote> Exported for ServerRef<S> {
@@ -179,6 +187,10 @@ impl<S: Remote> Exported for ServerRef<S> {
 
     fn dispatch_call(&self, body: &[u8]) -> Result<RemoteReply, Refusal> {
         S::dispatch_call(self, body)
+    }
+
+    fn dispatch_cast(&self, body: &[u8]) -> Result<(), Refusal> {
+        S::dispatch_cast(self, body)
     }
 }
 
@@ -216,6 +228,8 @@ struct Inner {
     id: NodeId,
     cluster: String,
     exports: Arc<Exports>,
+    /// The sender task of each node called or cast to: see [`Outgoing`].
+    senders: Mutex<HashMap<NodeId, mpsc::UnboundedSender<Outgoing>>>,
     // Both taken only by `drop`.
     zenoh: Option<Zenoh>,
     runtime: Option<Runtime>,
@@ -226,7 +240,23 @@ struct Zenoh {
     session: zenoh::Session,
     // Kept for as long as the node lives: dropping them undeclares them.
     _queryable: zenoh::query::Queryable<()>,
+    _subscriber: zenoh::pubsub::Subscriber<()>,
     _token: zenoh::liveliness::LivelinessToken,
+}
+
+/// A request on its way to another node. Each node called gets one sender task,
+/// fed by an unbounded channel, which hands requests to Zenoh in the order they
+/// were made: order per sender holds across calls and casts, which a task per
+/// request would not keep.
+enum Outgoing {
+    Call {
+        frame: Vec<u8>,
+        timeout: Duration,
+        reply: oneshot::Sender<Result<Vec<u8>, RemoteCallError>>,
+    },
+    Cast {
+        frame: Vec<u8>,
+    },
 }
 
 impl Inner {
@@ -278,6 +308,10 @@ fn call_key(cluster: &str, node: &NodeId) -> String {
     format!("gensrv/{cluster}/call/{node}")
 }
 
+fn cast_key(cluster: &str, node: &NodeId) -> String {
+    format!("gensrv/{cluster}/cast/{node}")
+}
+
 fn name_key(cluster: &str, name: &str) -> String {
     format!("gensrv/{cluster}/name/{name}")
 }
@@ -312,6 +346,7 @@ impl Node {
         let exports: Arc<Exports> = Arc::default();
         let cluster = config.cluster.clone();
         let served = exports.clone();
+        let cast_to = exports.clone();
         let opened = runtime.spawn(async move {
             let session = zenoh::open(zenoh_config).await.map_err(zenoh_error)?;
             let id = NodeId(session.zid().to_string());
@@ -332,13 +367,18 @@ impl Node {
                 })
                 .await
                 .map_err(zenoh_error)?;
-            Ok::<_, NodeError>((session, id, token, queryable))
+            let subscriber = session
+                .declare_subscriber(cast_key(&cluster, &id))
+                .callback(move |sample| cast(&cast_to, &sample))
+                .await
+                .map_err(zenoh_error)?;
+            Ok::<_, NodeError>((session, id, token, queryable, subscriber))
         });
         let opened = match opened.await {
             Ok(opened) => opened,
             Err(e) => Err(NodeError::Zenoh(format!("open panicked: {e}"))),
         };
-        let (session, id, token, queryable) = match opened {
+        let (session, id, token, queryable, subscriber) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 // Not dropped here: that would wait for its threads, in a runtime.
@@ -351,9 +391,11 @@ impl Node {
                 id,
                 cluster: config.cluster,
                 exports,
+                senders: Mutex::default(),
                 zenoh: Some(Zenoh {
                     session,
                     _queryable: queryable,
+                    _subscriber: subscriber,
                     _token: token,
                 }),
                 runtime: Some(runtime),
@@ -518,71 +560,209 @@ impl Node {
     }
 
     /// Calls `to` with an encoded body (what a typed handle will do for you):
-    /// the encoded reply, or why there is none.
-    pub async fn call_raw(
+    /// the encoded reply, or why there is none. The request is on its way, in
+    /// order after every earlier request of this node to that node, when this
+    /// returns; the future only waits for the reply.
+    pub fn call_raw(
         &self,
         to: &RemotePid,
         fingerprint: u64,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, RemoteCallError> {
+    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + 'static {
         let frame = wire::encode(&Request {
             to: to.index,
             fingerprint,
             body,
         });
-        self.call_frame(&to.node, frame, timeout).await
+        self.call_frame(&to.node, frame, timeout)
+    }
+
+    /// Casts an encoded body to `to`: in order after every earlier request of
+    /// this node to that node. Never waits; a cast to a node that is gone or to a
+    /// pid that does not exist there is dropped (there is no reply to say so).
+    pub fn cast_raw(&self, to: &RemotePid, fingerprint: u64, body: Vec<u8>) {
+        let frame = wire::encode(&Request {
+            to: to.index,
+            fingerprint,
+            body,
+        });
+        self.send(&to.node, Outgoing::Cast { frame });
     }
 
     /// Sends a frame as is, however malformed: for tests of what a node does with
     /// bad input. Not a public API.
     #[doc(hidden)]
-    pub async fn __call_frame(
+    pub fn __call_frame(
         &self,
         node: &NodeId,
         frame: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, RemoteCallError> {
-        self.call_frame(node, frame, timeout).await
+    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + 'static {
+        self.call_frame(node, frame, timeout)
     }
 
-    async fn call_frame(
+    /// Casts a frame as is, however malformed: for tests of what a node does with
+    /// bad input. Not a public API.
+    #[doc(hidden)]
+    pub fn __cast_frame(&self, node: &NodeId, frame: Vec<u8>) {
+        self.send(node, Outgoing::Cast { frame });
+    }
+
+    fn call_frame(
         &self,
         node: &NodeId,
         frame: Vec<u8>,
         timeout: Duration,
-    ) -> Result<Vec<u8>, RemoteCallError> {
-        let session = self.inner.session().clone();
-        let key = call_key(&self.inner.cluster, node);
-        self.on_node(async move {
-            let started = tokio::time::Instant::now();
-            let replies = session
-                .get(key)
-                .payload(frame)
-                .consolidation(ConsolidationMode::None)
-                .timeout(timeout)
+    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + 'static {
+        let (reply, replied) = oneshot::channel();
+        self.send(
+            node,
+            Outgoing::Call {
+                frame,
+                timeout,
+                reply,
+            },
+        );
+        async move {
+            replied
                 .await
-                .map_err(|e| RemoteCallError::Zenoh(e.to_string()))?;
-            let Ok(reply) = replies.recv_async().await else {
-                // The query ended with no reply: at once if no queryable matched
-                // (no such node), at its timeout otherwise.
-                return Err(if started.elapsed() < timeout {
-                    RemoteCallError::NoConnection
-                } else {
-                    RemoteCallError::Timeout
-                });
-            };
-            let sample = reply.into_result().map_err(|e| {
-                RemoteCallError::Zenoh(format!(
-                    "error reply: {}",
-                    String::from_utf8_lossy(&e.payload().to_bytes())
-                ))
-            })?;
-            let answer: Result<Vec<u8>, Refusal> = wire::decode(&sample.payload().to_bytes())?;
-            Ok(answer?)
-        })
-        .await
+                .unwrap_or_else(|_| Err(RemoteCallError::Zenoh("the node is closing".into())))
+        }
     }
+
+    /// Queues `outgoing` for `node`'s sender task, starting it if need be.
+    fn send(&self, node: &NodeId, outgoing: Outgoing) {
+        let mut senders = self
+            .inner
+            .senders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let sender = senders.entry(node.clone()).or_insert_with(|| {
+            let (sender, requests) = mpsc::unbounded_channel();
+            let session = self.inner.session().clone();
+            let keys = (
+                call_key(&self.inner.cluster, node),
+                cast_key(&self.inner.cluster, node),
+            );
+            let runtime = self
+                .inner
+                .runtime
+                .as_ref()
+                .expect("the runtime lives as long as the node");
+            runtime.spawn(send_to(session, keys, requests));
+            sender
+        });
+        // Fails only once the node's runtime is shutting down; a call's reply
+        // sender, dropped with the request, then fails the call.
+        let _ = sender.send(outgoing);
+    }
+}
+
+/// The sender task of one node: hands each request to Zenoh in turn (a `get`
+/// or a `put` resolves once it is sent), and waits for each call's reply in a
+/// task of its own.
+async fn send_to(
+    session: zenoh::Session,
+    (call_key, cast_key): (String, String),
+    mut requests: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    while let Some(request) = requests.recv().await {
+        match request {
+            Outgoing::Cast { frame } => {
+                let sent = session
+                    .put(&cast_key, frame)
+                    .congestion_control(CongestionControl::Block)
+                    .await;
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, "cast to another node not sent");
+                }
+            }
+            Outgoing::Call {
+                frame,
+                timeout,
+                reply,
+            } => {
+                let started = tokio::time::Instant::now();
+                let sent = session
+                    .get(&call_key)
+                    .payload(frame)
+                    .consolidation(ConsolidationMode::None)
+                    .timeout(timeout)
+                    .await;
+                match sent {
+                    Ok(replies) => {
+                        tokio::spawn(async move {
+                            let _ = reply.send(receive(replies, started, timeout).await);
+                        });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(RemoteCallError::Zenoh(e.to_string())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reply to one call, from the channel of its query.
+async fn receive(
+    replies: zenoh::handlers::FifoChannelHandler<zenoh::query::Reply>,
+    started: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Vec<u8>, RemoteCallError> {
+    let Ok(reply) = replies.recv_async().await else {
+        // The query ended with no reply: at once if no queryable matched (no
+        // such node), at its timeout otherwise.
+        return Err(if started.elapsed() < timeout {
+            RemoteCallError::NoConnection
+        } else {
+            RemoteCallError::Timeout
+        });
+    };
+    let sample = reply.into_result().map_err(|e| {
+        RemoteCallError::Zenoh(format!(
+            "error reply: {}",
+            String::from_utf8_lossy(&e.payload().to_bytes())
+        ))
+    })?;
+    let answer: Result<Vec<u8>, Refusal> = wire::decode(&sample.payload().to_bytes())?;
+    Ok(answer?)
+}
+
+/// Hands a cast from another node to the exported server, in the order casts
+/// come (Zenoh's callback, not a task). Never panics on any input.
+fn cast(exports: &Exports, sample: &Sample) {
+    let handled = (|| {
+        let request: Request = wire::decode(&sample.payload().to_bytes())?;
+        let server = exported(exports, request.to, request.fingerprint)?;
+        server.dispatch_cast(&request.body)
+    })();
+    if let Err(refusal) = handled {
+        tracing::debug!(%refusal, "cast from another node dropped");
+    }
+}
+
+/// The exported server `to`, if it runs and its fingerprint is `fingerprint`.
+fn exported(exports: &Exports, to: u64, fingerprint: u64) -> Result<Arc<dyn Exported>, Refusal> {
+    let server = {
+        let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
+        match exports.get(&to) {
+            Some(server) if server.is_alive() => server.clone(),
+            Some(_) => {
+                exports.remove(&to);
+                return Err(Refusal::NoProc);
+            }
+            None => return Err(Refusal::NoProc),
+        }
+    };
+    if server.fingerprint() != fingerprint {
+        return Err(Refusal::Fingerprint {
+            sender: fingerprint,
+            server: server.fingerprint(),
+        });
+    }
+    Ok(server)
 }
 
 /// Decodes a query and hands it to the exported server; the reply to come, or
@@ -590,24 +770,7 @@ impl Node {
 fn dispatch(exports: &Exports, query: &Query) -> Result<RemoteReply, Refusal> {
     let frame = query.payload().map(|p| p.to_bytes()).unwrap_or_default();
     let request: Request = wire::decode(&frame)?;
-    let server = {
-        let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
-        match exports.get(&request.to) {
-            Some(server) if server.is_alive() => server.clone(),
-            Some(_) => {
-                exports.remove(&request.to);
-                return Err(Refusal::NoProc);
-            }
-            None => return Err(Refusal::NoProc),
-        }
-    };
-    if server.fingerprint() != request.fingerprint {
-        return Err(Refusal::Fingerprint {
-            sender: request.fingerprint,
-            server: server.fingerprint(),
-        });
-    }
-    server.dispatch_call(&request.body)
+    exported(exports, request.to, request.fingerprint)?.dispatch_call(&request.body)
 }
 
 /// Waits for the reply to one query and sends it, or the reason there is none.
