@@ -31,6 +31,13 @@ pub enum EchoCall {
         /// Never answered.
         reply_to: ReplyTo<()>,
     },
+    /// Replies after `ms` milliseconds.
+    Sleep {
+        /// How long.
+        ms: u64,
+        /// Where the reply goes.
+        reply_to: ReplyTo<()>,
+    },
     /// The numbers cast so far, in the order they came.
     Log {
         /// Where the reply goes.
@@ -54,6 +61,8 @@ pub enum EchoWire {
     Crash,
     /// [`EchoCall::Log`].
     Log,
+    /// [`EchoCall::Sleep`].
+    Sleep(u64),
 }
 
 impl GenServer for Echo {
@@ -75,6 +84,10 @@ impl GenServer for Echo {
             EchoCall::Crash { reply_to } => {
                 drop(reply_to);
                 panic!("asked to crash");
+            }
+            EchoCall::Sleep { ms, reply_to } => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                let _ = reply_to.send(());
             }
             EchoCall::Log { reply_to } => {
                 let _ = reply_to.send(self.log.clone());
@@ -105,6 +118,10 @@ impl Remote for Echo {
             }
             EchoWire::Crash => {
                 let call = server.call(|reply_to| EchoCall::Crash { reply_to });
+                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
+            }
+            EchoWire::Sleep(ms) => {
+                let call = server.call(|reply_to| EchoCall::Sleep { ms, reply_to });
                 Box::pin(async move { to_body(&call.await.map_err(failed)?) })
             }
             EchoWire::Log => {

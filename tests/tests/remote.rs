@@ -347,3 +347,25 @@ async fn casts_and_pipelined_calls_from_one_node_arrive_in_the_order_sent() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_in_flight_fails_at_once_with_no_connection_when_its_node_is_killed() {
+    within(60, async {
+        let (node, mut other) = connected().await;
+        let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
+        let sleep = to_body(&EchoWire::Sleep(60_000)).unwrap();
+        let call = node.call_raw(&other.echo, fingerprint, sleep, Duration::from_secs(30));
+        let call = tokio::spawn(call);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        other.kill();
+        let killed = tokio::time::Instant::now();
+        let outcome = call.await.unwrap();
+        eprintln!("in flight: {outcome:?} after {:?}", killed.elapsed());
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            killed.elapsed()
+        );
+    })
+    .await;
+}
