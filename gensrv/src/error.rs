@@ -4,6 +4,7 @@ use crate::{ExitReason, Pid};
 
 /// Why a call got no reply.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 pub enum CallError {
     /// No reply came within the call's timeout (5 s unless set with
     /// [`Call::timeout`](crate::Call::timeout)). A reply that comes later is dropped.

@@ -12,7 +12,8 @@ use std::fmt;
 /// Why a server ended, as its monitors, links, callers and `terminate` see it.
 ///
 /// The variants are OTP's exit reasons: `normal`, `shutdown`, `killed`, `noproc`,
-/// a crash (`Panic`, with the panic message) and any other error (`Error`).
+/// `noconnection`, a crash (`Panic`, with the panic message) and any other error
+/// (`Error`).
 ///
 /// ```
 /// use gensrv::ExitReason;
@@ -23,6 +24,7 @@ use std::fmt;
 /// assert_eq!(ExitReason::Error("disk full".into()).to_string(), "error: disk full");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "remote", derive(serde::Serialize, serde::Deserialize))]
 pub enum ExitReason {
     /// The server finished its work: `ctx.stop(ExitReason::Normal)` or a plain `stop()`.
     Normal,
@@ -34,6 +36,10 @@ pub enum ExitReason {
     /// The process did not exist: reported by monitors and links set up on a process
     /// that had already ended.
     NoProc,
+    /// The process's node is gone or cannot be reached (distribution, feature
+    /// `remote`): what the monitors, links and callers of a server on another node
+    /// get when they lose it that way.
+    NoConnection,
     /// A handler panicked; the panic message.
     Panic(String),
     /// Any other reason, e.g. an `init` that returned `Err(e)`: `e`'s `Display`.
@@ -57,6 +63,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Shutdown => f.write_str("shutdown"),
             ExitReason::Killed => f.write_str("killed"),
             ExitReason::NoProc => f.write_str("noproc"),
+            ExitReason::NoConnection => f.write_str("noconnection"),
             ExitReason::Panic(msg) => write!(f, "panic: {msg}"),
             ExitReason::Error(msg) => write!(f, "error: {msg}"),
         }

@@ -110,7 +110,7 @@ impl Remote for Echo {
     const FINGERPRINT: u64 = 0x6563_686f_0000_0001;
 
     fn dispatch_call(server: &ServerRef<Self>, body: &[u8]) -> Result<RemoteReply, Refusal> {
-        let failed = |e: gensrv::CallError| Refusal::Failed(e.to_string());
+        let failed = Refusal::Failed;
         Ok(match from_body::<EchoWire>(body)? {
             EchoWire::Echo(text) => {
                 let call = server.call(|reply_to| EchoCall::Echo { text, reply_to });

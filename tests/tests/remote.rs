@@ -7,6 +7,7 @@ use std::time::Duration;
 use gensrv::remote::{
     Node, NodeConfig, NodeId, Refusal, RemoteCallError, RemotePid, from_body, to_body,
 };
+use gensrv::{CallError, ExitReason};
 use gensrv_tests::remote::{Echo, EchoCast, EchoWire, NodeProcess};
 use gensrv_tests::within;
 
@@ -153,9 +154,12 @@ async fn a_server_that_crashes_on_a_remote_call_fails_the_call_and_is_gone() {
         let reply = node
             .call_raw(&other.echo, fingerprint, crash, Duration::from_secs(5))
             .await;
-        assert!(
-            matches!(&reply, Err(RemoteCallError::Refused(Refusal::Failed(why))) if why.contains("asked to crash")),
-            "{reply:?}"
+        let crashed = ExitReason::Panic("asked to crash".into());
+        assert_eq!(
+            reply,
+            Err(RemoteCallError::Refused(Refusal::Failed(
+                CallError::Exited(crashed)
+            )))
         );
         assert_eq!(
             echo(&node, &other, "anyone?").await,

@@ -44,9 +44,9 @@ pub enum Refusal {
     /// The body did not decode as one of the server's messages.
     #[error("bad message: {0}")]
     BadMessage(String),
-    /// The call reached the server and failed there (its `CallError`, printed).
-    #[error("call failed: {0}")]
-    Failed(String),
+    /// The call reached the server and failed there: the caller there got this.
+    #[error("call failed there: {0}")]
+    Failed(crate::CallError),
 }
 
 /// Encodes a frame: header, then `value` in postcard.
