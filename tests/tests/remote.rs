@@ -373,3 +373,46 @@ async fn a_call_in_flight_fails_at_once_with_no_connection_when_its_node_is_kill
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_node_told_of_one_node_reaches_the_others_and_keeps_them_when_it_goes() {
+    within(60, async {
+        let (middle, other) = connected().await;
+        // A third node, told only of `middle`; `middle` listens on a port of its own.
+        let mut third = None;
+        for _ in 0..5 {
+            let endpoint = format!("tcp/127.0.0.1:{}", gensrv_tests::remote::free_port());
+            let config = NodeConfig::default()
+                .listen([endpoint.clone()])
+                .connect(other.endpoint.clone());
+            if let Ok(node) = Node::start(config).await {
+                third = Some((node, endpoint));
+                break;
+            }
+        }
+        let (hub, hub_endpoint) = third.expect("a node listening on a free port");
+        let edge = Node::start(NodeConfig::default().connect(hub_endpoint))
+            .await
+            .unwrap();
+        drop(middle);
+        assert!(edge.wait_for(hub.id(), Duration::from_secs(10)).await);
+        assert!(
+            edge.wait_for(&other.echo.node, Duration::from_secs(10))
+                .await,
+            "the node process is seen through the hub"
+        );
+        assert_eq!(
+            echo(&edge, &other, "via the hub").await,
+            Ok("via the hub".into())
+        );
+        // Gossip gave `edge` a link of its own to the node process (a full mesh
+        // forms), so it keeps it when the hub goes.
+        drop(hub);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            echo(&edge, &other, "without the hub").await,
+            Ok("without the hub".into())
+        );
+    })
+    .await;
+}
