@@ -718,6 +718,16 @@ impl<R: Send + 'static> ReplyTo<R> {
         }
     }
 
+    /// Fails the call as if the server `pid` had ended with `reason` (the caller
+    /// gets `Exited(reason)` if it called `pid`): how a call to another node learns
+    /// that the node, or the server there, is gone.
+    #[cfg(feature = "remote")]
+    pub(crate) fn fail(mut self, pid: Pid, reason: ExitReason) {
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.send(Err(Box::new((pid, reason))));
+        }
+    }
+
     /// Whether the caller has stopped waiting.
     pub fn is_closed(&self) -> bool {
         self.sender.as_ref().is_none_or(oneshot::Sender::is_closed)

@@ -1,6 +1,7 @@
 //! What the distribution tests share: a server whose calls travel, written by
 //! hand as `#[gen_server(remote)]` is to write it, and node processes to call.
 
+use std::any::Any;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -128,6 +129,19 @@ impl Remote for Echo {
                 let call = server.call(|reply_to| EchoCall::Log { reply_to });
                 Box::pin(async move { to_body(&call.await.map_err(failed)?) })
             }
+        })
+    }
+
+    fn split_call(call: EchoCall) -> Result<(Vec<u8>, Box<dyn Any + Send>), Refusal> {
+        Ok(match call {
+            EchoCall::Echo { text, reply_to } => {
+                (to_body(&EchoWire::Echo(text))?, Box::new(reply_to))
+            }
+            EchoCall::Crash { reply_to } => (to_body(&EchoWire::Crash)?, Box::new(reply_to)),
+            EchoCall::Sleep { ms, reply_to } => {
+                (to_body(&EchoWire::Sleep(ms))?, Box::new(reply_to))
+            }
+            EchoCall::Log { reply_to } => (to_body(&EchoWire::Log)?, Box::new(reply_to)),
         })
     }
 

@@ -8,7 +8,7 @@ use gensrv::remote::{
     Node, NodeConfig, NodeId, Refusal, RemoteCallError, RemotePid, from_body, to_body,
 };
 use gensrv::{CallError, ExitReason};
-use gensrv_tests::remote::{Echo, EchoCast, EchoWire, NodeProcess};
+use gensrv_tests::remote::{Echo, EchoCall, EchoCast, EchoWire, NodeProcess};
 use gensrv_tests::within;
 
 const NODE: &str = env!("CARGO_BIN_EXE_remote-node");
@@ -413,6 +413,75 @@ async fn a_node_told_of_one_node_reaches_the_others_and_keeps_them_when_it_goes(
             echo(&edge, &other, "without the hub").await,
             Ok("without the hub".into())
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_typed_call_to_another_node_has_the_errors_of_a_local_one() {
+    within(60, async {
+        let (node, mut other) = connected().await;
+        let to = other.echo.clone();
+        let echoed = node
+            .call::<Echo, _>(&to, |reply_to| EchoCall::Echo {
+                text: "typed".into(),
+                reply_to,
+            })
+            .await;
+        assert_eq!(echoed, Ok("typed".to_string()));
+
+        // The caller's timeout, on the same `Call` as a local call's.
+        let slow = node
+            .call::<Echo, _>(&to, |reply_to| EchoCall::Sleep {
+                ms: 2_000,
+                reply_to,
+            })
+            .timeout(Duration::from_millis(50))
+            .await;
+        assert_eq!(slow, Err(CallError::Timeout));
+
+        // A call in flight when the node dies.
+        let pending = node
+            .call::<Echo, _>(&to, |reply_to| EchoCall::Sleep {
+                ms: 60_000,
+                reply_to,
+            })
+            .timeout(Duration::from_secs(30))
+            .send();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        other.kill();
+        let killed = tokio::time::Instant::now();
+        assert_eq!(
+            pending.await,
+            Err(CallError::Exited(ExitReason::NoConnection))
+        );
+        assert!(
+            killed.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            killed.elapsed()
+        );
+
+        // And one made after.
+        let after = node
+            .call::<Echo, _>(&to, |reply_to| EchoCall::Echo {
+                text: "gone".into(),
+                reply_to,
+            })
+            .await;
+        assert_eq!(after, Err(CallError::Exited(ExitReason::NoConnection)));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_typed_call_to_a_server_that_crashes_there_gets_its_reason() {
+    within(60, async {
+        let (node, other) = connected().await;
+        let crashed = node
+            .call::<Echo, ()>(&other.echo, |reply_to| EchoCall::Crash { reply_to })
+            .await;
+        let reason = ExitReason::Panic("asked to crash".into());
+        assert_eq!(crashed, Err(CallError::Exited(reason)));
     })
     .await;
 }

@@ -1,6 +1,7 @@
 //! [`Node`]: an embedded Zenoh peer, on a runtime of its own, that serves the
 //! exported servers of this process and calls those of other nodes.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -16,7 +17,7 @@ use zenoh::query::{ConsolidationMode, Query};
 use zenoh::sample::Sample;
 
 use super::wire::{self, Refusal, Request};
-use crate::{GenServer, ServerRef};
+use crate::{Call, CallError, ExitReason, GenServer, Pid, ReplyTo, ServerRef};
 
 /// How a node joins the cluster.
 ///
@@ -166,6 +167,11 @@ pub trait Remote: GenServer {
     /// Decodes one cast from the wire and sends it to `server`. An `Err` is logged
     /// (a cast has no one to answer).
     fn dispatch_cast(server: &ServerRef<Self>, body: &[u8]) -> Result<(), Refusal>;
+
+    /// Takes a call message apart, on the caller's node: the body of its wire
+    /// message, and its `ReplyTo<R>`, boxed (the reply type differs by variant;
+    /// [`Node::call`] takes it back out as the `ReplyTo<R>` it made).
+    fn split_call(call: Self::Call) -> Result<(Vec<u8>, Box<dyn Any + Send>), Refusal>;
 }
 
 /// An exported server, whatever its type.
@@ -307,6 +313,10 @@ fn node_key(cluster: &str, node: &NodeId) -> String {
 fn call_key(cluster: &str, node: &NodeId) -> String {
     format!("gensrv/{cluster}/call/{node}")
 }
+
+/// How long the query of a typed call lasts: beyond any timeout a caller sets
+/// in practice (the caller's own timeout runs on its `Call`).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(3600);
 
 fn cast_key(cluster: &str, node: &NodeId) -> String {
     format!("gensrv/{cluster}/cast/{node}")
@@ -576,6 +586,65 @@ impl Node {
             body,
         });
         self.call_frame(&to.node, frame, timeout)
+    }
+
+    /// Calls the server `to` of type `S` with the message `make` builds around the
+    /// `ReplyTo`, exactly as [`ServerRef::call`] does for a local server: the
+    /// same [`Call`], timeout (5 s unless set), and errors. A call to a node that
+    /// is gone fails at once with `Exited(NoConnection)`; a server that ends there
+    /// before replying gives `Exited(its reason)`; anything the node there refused
+    /// (another version of `S`, a pid with no server) gives `NoReply` for now, and
+    /// is logged. The request is on its way when this returns.
+    ///
+    /// The [`Call`]'s pid is [`Pid::EXTERNAL`] until a `Pid` can name a process on
+    /// another node (see `DISTRIBUTION.md`).
+    pub fn call<S: Remote, R>(
+        &self,
+        to: &RemotePid,
+        make: impl FnOnce(ReplyTo<R>) -> S::Call,
+    ) -> Call<R>
+    where
+        R: serde::de::DeserializeOwned + Send + 'static,
+    {
+        let (sender, receiver) = oneshot::channel();
+        let message = make(ReplyTo::new(sender));
+        let (body, reply_to) = match S::split_call(message) {
+            Ok(split) => split,
+            Err(refusal) => {
+                tracing::debug!(%refusal, "call to another node not encoded");
+                return Call::failed(CallError::NoReply);
+            }
+        };
+        let Ok(reply_to) = reply_to.downcast::<ReplyTo<R>>() else {
+            tracing::error!("split_call gave back another ReplyTo than the call's");
+            return Call::failed(CallError::NoReply);
+        };
+        // The caller's timeout is set on the `Call`, after this returns: the query
+        // itself waits long, and a reply that comes after the caller stopped
+        // waiting is dropped by the `ReplyTo`.
+        let reply = self.call_raw(to, S::FINGERPRINT, body, QUERY_TIMEOUT);
+        let runtime = self
+            .inner
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the node");
+        runtime.spawn(async move {
+            let pid = Pid::EXTERNAL;
+            match reply.await {
+                Ok(body) => match super::from_body::<R>(&body) {
+                    Ok(reply) => {
+                        let _ = reply_to.send(reply);
+                    }
+                    Err(refusal) => tracing::debug!(%refusal, "reply from another node dropped"),
+                },
+                Err(RemoteCallError::NoConnection) => reply_to.fail(pid, ExitReason::NoConnection),
+                Err(RemoteCallError::Refused(Refusal::Failed(CallError::Exited(reason)))) => {
+                    reply_to.fail(pid, reason);
+                }
+                Err(error) => tracing::debug!(%error, "call to another node failed"),
+            }
+        });
+        Call::sent(receiver, Pid::EXTERNAL, None)
     }
 
     /// Casts an encoded body to `to`: in order after every earlier request of
