@@ -99,6 +99,10 @@ pub enum NameError {
     /// The server has ended.
     #[error("no such process")]
     NoProc,
+    /// Another node's server holds the name and wins over this claim (see
+    /// [`Node::whereis_global`]): the server that claimed it has been ended.
+    #[error("the name is taken by {0}")]
+    Taken(RemotePid),
     /// Zenoh failed to declare the name.
     #[error("zenoh: {0}")]
     Zenoh(String),
@@ -234,6 +238,8 @@ struct Inner {
     id: NodeId,
     cluster: String,
     exports: Arc<Exports>,
+    /// This node's holders of global names.
+    held: Arc<Held>,
     /// The sender task of each node called or cast to: see [`Outgoing`].
     senders: Mutex<HashMap<NodeId, mpsc::UnboundedSender<Outgoing>>>,
     // Both taken only by `drop`.
@@ -247,6 +253,7 @@ struct Zenoh {
     // Kept for as long as the node lives: dropping them undeclares them.
     _queryable: zenoh::query::Queryable<()>,
     _subscriber: zenoh::pubsub::Subscriber<()>,
+    _names: zenoh::pubsub::Subscriber<()>,
     _token: zenoh::liveliness::LivelinessToken,
 }
 
@@ -326,6 +333,55 @@ fn name_key(cluster: &str, name: &str) -> String {
     format!("gensrv/{cluster}/name/{name}")
 }
 
+/// A claim of a global name, from its token's key
+/// (`gensrv/<cluster>/name/<name>/<node>/<index>`): the name and its holder.
+fn parse_claim(cluster: &str, key: &str) -> Option<(String, RemotePid)> {
+    let rest = key.strip_prefix(&format!("gensrv/{cluster}/name/"))?;
+    let mut parts = rest.split('/');
+    let (Some(name), Some(node), Some(index), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let holder = RemotePid {
+        node: NodeId::parse(node)?,
+        index: index.parse().ok()?,
+    };
+    Some((name.to_string(), holder))
+}
+
+/// Whether claim `a` of a name wins over claim `b`: the lowest node id, then the
+/// lowest index, so that every node that sees both decides the same.
+fn wins(a: &RemotePid, b: &RemotePid) -> bool {
+    (&a.node, a.index) < (&b.node, b.index)
+}
+
+/// The local holders of global names: each name, its holders' indexes, and how
+/// to end each (a holder that loses its name to another node's ends, as with
+/// Erlang's default clash resolution).
+type Held = Mutex<HashMap<String, Vec<(u64, Arc<dyn Fn(ExitReason) + Send + Sync>)>>>;
+
+/// Ends the local holders of `name` that `claim` wins over.
+fn resolve_clash(held: &Held, me: &NodeId, name: &str, claim: &RemotePid) {
+    let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(holders) = held.get_mut(name) else {
+        return;
+    };
+    holders.retain(|(index, end)| {
+        let mine = RemotePid {
+            node: me.clone(),
+            index: *index,
+        };
+        if mine != *claim && wins(claim, &mine) {
+            end(ExitReason::Error(format!(
+                "global name {name} taken by {claim}"
+            )));
+            return false;
+        }
+        true
+    });
+}
+
 /// Whether `name` can be a global name: one key chunk.
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains(['/', '*', '$', '?', '#'])
@@ -357,6 +413,8 @@ impl Node {
         let cluster = config.cluster.clone();
         let served = exports.clone();
         let cast_to = exports.clone();
+        let held: Arc<Held> = Arc::default();
+        let clashes = held.clone();
         let opened = runtime.spawn(async move {
             let session = zenoh::open(zenoh_config).await.map_err(zenoh_error)?;
             let id = NodeId(session.zid().to_string());
@@ -382,13 +440,31 @@ impl Node {
                 .callback(move |sample| cast(&cast_to, &sample))
                 .await
                 .map_err(zenoh_error)?;
-            Ok::<_, NodeError>((session, id, token, queryable, subscriber))
+            // Every claim of a global name, those made before this node came
+            // first: a claim that wins over one of this node's ends the holder here.
+            let (me, names_of) = (id.clone(), cluster.clone());
+            let names = session
+                .liveliness()
+                .declare_subscriber(format!("gensrv/{cluster}/name/**"))
+                .history(true)
+                .callback(move |sample| {
+                    if sample.kind() != zenoh::sample::SampleKind::Put {
+                        return;
+                    }
+                    if let Some((name, claim)) = parse_claim(&names_of, sample.key_expr().as_str())
+                    {
+                        resolve_clash(&clashes, &me, &name, &claim);
+                    }
+                })
+                .await
+                .map_err(zenoh_error)?;
+            Ok::<_, NodeError>((session, id, token, queryable, subscriber, names))
         });
         let opened = match opened.await {
             Ok(opened) => opened,
             Err(e) => Err(NodeError::Zenoh(format!("open panicked: {e}"))),
         };
-        let (session, id, token, queryable, subscriber) = match opened {
+        let (session, id, token, queryable, subscriber, names) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 // Not dropped here: that would wait for its threads, in a runtime.
@@ -401,11 +477,13 @@ impl Node {
                 id,
                 cluster: config.cluster,
                 exports,
+                held,
                 senders: Mutex::default(),
                 zenoh: Some(Zenoh {
                     session,
                     _queryable: queryable,
                     _subscriber: subscriber,
+                    _names: names,
                     _token: token,
                 }),
                 runtime: Some(runtime),
@@ -482,9 +560,12 @@ impl Node {
 
     /// Registers `server` under the cluster-wide `name` (Erlang's
     /// `global:register_name`), exporting it: the name is seen from every node
-    /// until the server ends or its node goes. Several servers may claim a name
-    /// (the claims of two nodes can cross); [`whereis_global`](Node::whereis_global)
-    /// picks one of them the same way on every node.
+    /// until the server ends or its node goes. When two claims meet (they can
+    /// cross, from two nodes), the lowest node id wins on every node (see
+    /// [`whereis_global`](Node::whereis_global)), and the loser's server is ended
+    /// with `Error("global name .. taken by ..")`, as with Erlang's default
+    /// resolution: at once with [`NameError::Taken`] if the winner is already
+    /// seen, or later, when its claim comes.
     pub async fn register_global<S: Remote>(
         &self,
         server: &ServerRef<S>,
@@ -500,8 +581,20 @@ impl Node {
             pid.node,
             pid.index
         );
+        let end: Arc<dyn Fn(ExitReason) + Send + Sync> = {
+            let server = server.clone();
+            Arc::new(move |reason| crate::exit(&server, reason))
+        };
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name.to_string())
+            .or_default()
+            .push((pid.index, end));
         let session = self.inner.session().clone();
         let exited = server.exited();
+        let (held, holder, name_held) = (self.inner.held.clone(), pid.index, name.to_string());
         let declared = self.on_node(async move {
             let token = session
                 .liveliness()
@@ -514,10 +607,22 @@ impl Node {
             tokio::spawn(async move {
                 exited.await;
                 drop(token);
+                let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(holders) = held.get_mut(&name_held) {
+                    holders.retain(|(index, _)| *index != holder);
+                }
             });
             Ok(())
         });
         declared.await?;
+        // Claims made before this one were seen by the subscriber before this
+        // holder was recorded: settle with them now.
+        if let Some(winner) = self.whereis_global(name).await {
+            resolve_clash(&self.inner.held, &self.inner.id, name, &winner);
+            if wins(&winner, &pid) {
+                return Err(NameError::Taken(winner));
+            }
+        }
         if !server.is_alive() {
             return Err(NameError::NoProc);
         }
@@ -534,6 +639,7 @@ impl Node {
         }
         let session = self.inner.session().clone();
         let prefix = name_key(&self.inner.cluster, name);
+        let cluster = self.inner.cluster.clone();
         self.on_node(async move {
             let replies = session
                 .liveliness()
@@ -544,23 +650,10 @@ impl Node {
             let mut best: Option<RemotePid> = None;
             while let Ok(reply) = replies.recv_async().await {
                 let Ok(sample) = reply.result() else { continue };
-                let key = sample.key_expr().as_str();
-                let Some(rest) = key.strip_prefix(prefix.as_str()) else {
+                let Some((_, claim)) = parse_claim(&cluster, sample.key_expr().as_str()) else {
                     continue;
                 };
-                let mut parts = rest.trim_start_matches('/').split('/');
-                let (Some(node), Some(index), None) = (parts.next(), parts.next(), parts.next())
-                else {
-                    continue;
-                };
-                let (Some(node), Ok(index)) = (NodeId::parse(node), index.parse()) else {
-                    continue;
-                };
-                let claim = RemotePid { node, index };
-                if best
-                    .as_ref()
-                    .is_none_or(|b| (&claim.node, claim.index) < (&b.node, b.index))
-                {
+                if best.as_ref().is_none_or(|best| wins(&claim, best)) {
                     best = Some(claim);
                 }
             }
