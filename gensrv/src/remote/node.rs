@@ -564,7 +564,7 @@ impl Node {
     /// cross, from two nodes), the lowest node id wins on every node (see
     /// [`whereis_global`](Node::whereis_global)), and the loser's server is ended
     /// with `Error("global name .. taken by ..")`, as with Erlang's default
-    /// resolution: at once with `NameError::Taken` if the winner is already
+    /// resolution: at once with [`NameError::Taken`] if the winner is already
     /// seen, or later, when its claim comes.
     pub async fn register_global<S: Remote>(
         &self,
