@@ -240,6 +240,8 @@ struct Inner {
     exports: Arc<Exports>,
     /// This node's holders of global names.
     held: Arc<Held>,
+    /// Which nodes have gone, and how often: see [`Departures`].
+    departures: Arc<Departures>,
     /// The sender task of each node called or cast to: see [`Outgoing`].
     senders: Mutex<HashMap<NodeId, mpsc::UnboundedSender<Outgoing>>>,
     // Both taken only by `drop`.
@@ -254,6 +256,7 @@ struct Zenoh {
     _queryable: zenoh::query::Queryable<()>,
     _subscriber: zenoh::pubsub::Subscriber<()>,
     _names: zenoh::pubsub::Subscriber<()>,
+    _nodes: zenoh::pubsub::Subscriber<()>,
     _token: zenoh::liveliness::LivelinessToken,
 }
 
@@ -331,6 +334,19 @@ fn cast_key(cluster: &str, node: &NodeId) -> String {
 
 fn name_key(cluster: &str, name: &str) -> String {
     format!("gensrv/{cluster}/name/{name}")
+}
+
+/// The nodes seen, by their liveliness tokens: how often each has left, and
+/// whether it is up now. Watched by the calls in flight to a node, so that a call
+/// to a node that goes fails with `NoConnection` at once, whatever Zenoh's
+/// routing still believes; a call to a node seen gone fails before it is sent.
+type Departures = tokio::sync::watch::Sender<HashMap<NodeId, Presence>>;
+
+/// What a node knows of another node's presence.
+#[derive(Clone, Copy, Debug, Default)]
+struct Presence {
+    departures: u64,
+    up: bool,
 }
 
 /// A claim of a global name, from its token's key
@@ -414,6 +430,8 @@ impl Node {
         let served = exports.clone();
         let cast_to = exports.clone();
         let held: Arc<Held> = Arc::default();
+        let departures = Arc::new(Departures::new(HashMap::new()));
+        let departed = departures.clone();
         let clashes = held.clone();
         let opened = runtime.spawn(async move {
             let session = zenoh::open(zenoh_config).await.map_err(zenoh_error)?;
@@ -458,13 +476,34 @@ impl Node {
                 })
                 .await
                 .map_err(zenoh_error)?;
-            Ok::<_, NodeError>((session, id, token, queryable, subscriber, names))
+            let nodes_of = format!("gensrv/{cluster}/node/");
+            let nodes = session
+                .liveliness()
+                .declare_subscriber(format!("{nodes_of}*"))
+                .history(true)
+                .callback(move |sample| {
+                    let key = sample.key_expr().as_str();
+                    let Some(node) = key.strip_prefix(&nodes_of).and_then(NodeId::parse) else {
+                        return;
+                    };
+                    let up = sample.kind() == zenoh::sample::SampleKind::Put;
+                    departed.send_modify(|nodes| {
+                        let presence = nodes.entry(node).or_default();
+                        if presence.up && !up {
+                            presence.departures += 1;
+                        }
+                        presence.up = up;
+                    });
+                })
+                .await
+                .map_err(zenoh_error)?;
+            Ok::<_, NodeError>((session, id, token, queryable, subscriber, (names, nodes)))
         });
         let opened = match opened.await {
             Ok(opened) => opened,
             Err(e) => Err(NodeError::Zenoh(format!("open panicked: {e}"))),
         };
-        let (session, id, token, queryable, subscriber, names) = match opened {
+        let (session, id, token, queryable, subscriber, (names, nodes)) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 // Not dropped here: that would wait for its threads, in a runtime.
@@ -478,12 +517,14 @@ impl Node {
                 cluster: config.cluster,
                 exports,
                 held,
+                departures,
                 senders: Mutex::default(),
                 zenoh: Some(Zenoh {
                     session,
                     _queryable: queryable,
                     _subscriber: subscriber,
                     _names: names,
+                    _nodes: nodes,
                     _token: token,
                 }),
                 runtime: Some(runtime),
@@ -812,7 +853,8 @@ impl Node {
                 .runtime
                 .as_ref()
                 .expect("the runtime lives as long as the node");
-            runtime.spawn(send_to(session, keys, requests));
+            let departures = self.inner.departures.subscribe();
+            runtime.spawn(send_to(session, keys, requests, (node.clone(), departures)));
             sender
         });
         // Fails only once the node's runtime is shutting down; a call's reply
@@ -828,6 +870,10 @@ async fn send_to(
     session: zenoh::Session,
     (call_key, cast_key): (String, String),
     mut requests: mpsc::UnboundedReceiver<Outgoing>,
+    (node, departures): (
+        NodeId,
+        tokio::sync::watch::Receiver<HashMap<NodeId, Presence>>,
+    ),
 ) {
     while let Some(request) = requests.recv().await {
         match request {
@@ -846,6 +892,12 @@ async fn send_to(
                 reply,
             } => {
                 let started = tokio::time::Instant::now();
+                let presence = departures.borrow().get(&node).copied();
+                if presence.is_some_and(|presence| !presence.up) {
+                    let _ = reply.send(Err(RemoteCallError::NoConnection));
+                    continue;
+                }
+                let departed = presence.map_or(0, |presence| presence.departures);
                 let sent = session
                     .get(&call_key)
                     .payload(frame)
@@ -854,8 +906,17 @@ async fn send_to(
                     .await;
                 match sent {
                     Ok(replies) => {
+                        let mut departures = departures.clone();
+                        let node = node.clone();
                         tokio::spawn(async move {
-                            let _ = reply.send(receive(replies, started, timeout).await);
+                            let gone = departures.wait_for(|nodes| {
+                                nodes.get(&node).is_some_and(|p| p.departures > departed)
+                            });
+                            let outcome = tokio::select! {
+                                outcome = receive(replies, started, timeout) => outcome,
+                                Ok(_) = gone => Err(RemoteCallError::NoConnection),
+                            };
+                            let _ = reply.send(outcome);
                         });
                     }
                     Err(e) => {
