@@ -433,11 +433,7 @@ impl<'a, S: GenServer> Inbox<'a, S> {
     /// The next message, once there is one. (The mailbox is closed only by the
     /// task itself, when it stops receiving.)
     pub(crate) fn recv(&mut self) -> impl Future<Output = Envelope<S>> + '_ {
-        std::future::poll_fn(|cx| {
-            let polled = poll_recv(self.mailbox, &mut self.taken, cx);
-            self.publish();
-            polled
-        })
+        std::future::poll_fn(|cx| poll_recv(self.mailbox, &mut self.taken, cx))
     }
 
     /// The next message, or `None` if none came by `deadline`. A message already
@@ -460,9 +456,7 @@ impl<'a, S: GenServer> Inbox<'a, S> {
             None => idle.insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
         std::future::poll_fn(move |cx| {
-            let polled = poll_recv(mailbox, taken, cx);
-            mailbox.held.store(taken.len(), Ordering::Relaxed);
-            if let Poll::Ready(envelope) = polled {
+            if let Poll::Ready(envelope) = poll_recv(mailbox, taken, cx) {
                 return Poll::Ready(Some(envelope));
             }
             idle.as_mut().poll(cx).map(|()| None)
@@ -505,6 +499,9 @@ fn poll_recv<S: GenServer>(
     cx: &mut TaskContext<'_>,
 ) -> Poll<Envelope<S>> {
     if let Some(envelope) = taken.pop_front() {
+        // A relaxed store, as cheap as a plain one: `Mailbox::len` sees the
+        // message go.
+        mailbox.held.store(taken.len(), Ordering::Relaxed);
         return Poll::Ready(envelope);
     }
     let mut queue = mailbox.lock();
