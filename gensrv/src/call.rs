@@ -43,11 +43,13 @@
 //! drops only the reply. [`Call::send`] gives a [`PendingReply`], a plain future
 //! to keep, select on, or await later, like OTP's `send_request`/`receive_response`.
 //!
-//! The one exception is a server whose mailbox is bounded
-//! ([`Start::mailbox`](crate::Start::mailbox)) and full: then the request (boxed)
-//! waits for room while the `Call` is awaited, within its timeout, first come
-//! first in; while it waits, casts to that server are refused with
-//! [`CastError::Full`](crate::CastError::Full), so that none overtakes it.
+//! To a server whose mailbox is bounded
+//! ([`Start::mailbox`](crate::Start::mailbox)) and full, the request is sent all
+//! the same, into a line of calls waiting for room, first come first in, which
+//! the server moves into its mailbox as room comes; while any waits, casts to that
+//! server are refused with [`CastError::Full`](crate::CastError::Full), so that
+//! none overtakes it. A request still in line when its caller gives up (its call
+//! timed out, or was dropped) is skipped: it is not handled.
 //!
 //! # When the server dies
 //!
@@ -59,6 +61,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -424,17 +427,19 @@ struct Waiting<R> {
     pid: Pid,
     /// The server, for a deferred call only: its reply may outlive it elsewhere.
     server: Option<Arc<dyn AnyProcess>>,
-    /// The request, while it waits for room in a full bounded mailbox (boxed: a
-    /// rare path that should not make every call bigger).
-    room: Option<Box<Room>>,
+    /// For a request waiting in line for room in a full bounded mailbox: tells
+    /// the server, when this call is done or dropped, that its caller no longer
+    /// waits, so that a request still in line is skipped. (Kept for its `Drop`.)
+    _in_line: Option<GiveUp>,
 }
 
-/// A request waiting for room in its server's full bounded mailbox
-/// (`mailbox::RoomFor`), and the server, whose end it waits on if it never gets
-/// in.
-struct Room {
-    send: Pin<Box<dyn Future<Output = Result<(), ()>> + Send>>,
-    server: Arc<dyn AnyProcess>,
+/// Sets its flag when dropped: the caller gave up on a request in line.
+struct GiveUp(Arc<AtomicBool>);
+
+impl Drop for GiveUp {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl<R> Call<R> {
@@ -448,27 +453,26 @@ impl<R> Call<R> {
                 reply,
                 pid,
                 server,
-                room: None,
+                _in_line: None,
             }),
             timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// A call whose request waits for room in a full bounded mailbox: `send`
-    /// queues it when its turn comes, within the call's timeout.
-    pub(crate) fn waiting_for_room(
-        send: Pin<Box<dyn Future<Output = Result<(), ()>> + Send>>,
-        to: Arc<dyn AnyProcess>,
+    /// A call whose request waits in line for room in a full bounded mailbox;
+    /// `abandoned` is set once its caller no longer waits.
+    pub(crate) fn in_line(
         reply: oneshot::Receiver<Reply<R>>,
+        pid: Pid,
         server: Option<Arc<dyn AnyProcess>>,
+        abandoned: Arc<AtomicBool>,
     ) -> Self {
-        let pid = to.core().pid();
         Call {
             outcome: Ok(Waiting {
                 reply,
                 pid,
                 server,
-                room: Some(Box::new(Room { send, server: to })),
+                _in_line: Some(GiveUp(abandoned)),
             }),
             timeout: DEFAULT_TIMEOUT,
         }
@@ -600,23 +604,6 @@ fn poll_reply<R>(
     exit: &mut Option<ExitFuture>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<R, CallError>> {
-    if let Some(room) = &mut waiting.room {
-        match room.send.as_mut().poll(cx) {
-            // In the mailbox: from here on, a call like any other.
-            Poll::Ready(Ok(())) => waiting.room = None,
-            // The server is ending and will take it no more: its reason, once
-            // final.
-            Poll::Ready(Err(())) => {
-                let server = room.server.clone();
-                let exit = exit.get_or_insert_with(|| Box::pin(process::exited(server)));
-                return exit
-                    .as_mut()
-                    .poll(cx)
-                    .map(|reason| Err(CallError::Exited(reason)));
-            }
-            Poll::Pending => return Poll::Pending,
-        }
-    }
     match Pin::new(&mut waiting.reply).poll(cx) {
         Poll::Ready(Ok(Ok(reply))) => return Poll::Ready(Ok(reply)),
         // The server ended before replying; it failed the reply with its reason.

@@ -4,8 +4,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
@@ -87,10 +87,10 @@ pub(crate) enum Sys {
 /// waker is taken), so that messages sent while a handler runs wake nobody.
 ///
 /// Its length is `queue.len()` plus what the task holds, which the task publishes
-/// in a relaxed atomic as it takes messages. Room left for later: a bounded
-/// capacity would be a check of that length in `send`, for the kinds that may be
-/// refused (never `Sys`), with a list of the senders waiting for room (calls),
-/// woken by the task as it takes messages.
+/// in a relaxed atomic as it takes messages (under the lock when it takes the
+/// queue). A bounded mailbox checks that length under the lock for casts, info
+/// messages and calls (never the runtime's own messages); a call that finds no
+/// room waits in line in the mailbox, and the task moves it in as room comes.
 pub(crate) struct Mailbox<S: GenServer> {
     queue: Mutex<Queue<S>>,
     /// The messages the task holds out of the queue (taken, or put aside while
@@ -113,17 +113,18 @@ struct Queue<S: GenServer> {
     deferred: Option<Box<VecDeque<Envelope<S>>>>,
     /// The limit of a bounded mailbox (`Start::mailbox`), and the calls waiting
     /// for room in it; boxed, as most mailboxes have none.
-    bound: Option<Box<Bound>>,
+    bound: Option<Box<Bound<S>>>,
 }
 
-/// A bounded mailbox's capacity, and the calls waiting for room, first come
-/// first in. While any call waits, casts and info messages are refused: they
-/// would otherwise overtake it (and a sender's own later cast would overtake its
-/// call).
-struct Bound {
+/// A bounded mailbox's capacity, and the calls that found it full: in line,
+/// first come first in, from the moment they were sent (so a sender's later
+/// call queues behind its earlier one), and moved into the mailbox by the
+/// server itself as room comes, so that no caller has to be polled for its call
+/// to go in. While any call waits, casts and info messages are refused: they
+/// would otherwise overtake it.
+struct Bound<S: GenServer> {
     capacity: usize,
-    waiting: VecDeque<(u64, Waker)>,
-    next_ticket: u64,
+    waiting: VecDeque<(Envelope<S>, Arc<AtomicBool>)>,
 }
 
 /// Why a message was not queued.
@@ -152,23 +153,37 @@ impl<S: GenServer> Queue<S> {
             .is_some_and(|bound| !bound.waiting.is_empty() || self.len(held) >= bound.capacity)
     }
 
-    /// The wakers of the calls waiting for room, as many as there is room for
-    /// (all of them if the mailbox is closed): woken, each tries again.
-    fn room_for_waiting(&self, held: usize) -> Vec<Waker> {
-        let Some(bound) = self.bound.as_ref().filter(|b| !b.waiting.is_empty()) else {
-            return Vec::new();
+    /// Moves the calls waiting for room into the mailbox, as many as there is
+    /// room for (the task holding `held`), skipping those whose caller gave up
+    /// (timed out, or dropped the call): those are given back, to be dropped
+    /// outside the lock.
+    fn admit_waiting(&mut self, held: usize) -> Vec<Envelope<S>> {
+        let mut given_up = Vec::new();
+        let len = self.len(held);
+        let Some(bound) = self.bound.as_mut() else {
+            return given_up;
         };
-        let room = if self.closed {
-            bound.waiting.len()
-        } else {
-            bound.capacity.saturating_sub(self.len(held))
-        };
-        bound
-            .waiting
-            .iter()
-            .take(room)
-            .map(|(_, waker)| waker.clone())
-            .collect()
+        let mut room = bound.capacity.saturating_sub(len);
+        while room > 0 {
+            let Some((call, abandoned)) = bound.waiting.pop_front() else {
+                break;
+            };
+            if abandoned.load(Ordering::Acquire) {
+                given_up.push(call);
+            } else {
+                self.messages.push_back(call);
+                room -= 1;
+            }
+        }
+        given_up
+    }
+
+    /// The calls still waiting for room, when the mailbox is drained.
+    fn take_waiting(&mut self) -> VecDeque<Envelope<S>> {
+        match self.bound.as_mut() {
+            Some(bound) => bound.waiting.drain(..).map(|(call, _)| call).collect(),
+            None => VecDeque::new(),
+        }
     }
 }
 
@@ -185,7 +200,6 @@ impl<S: GenServer> Mailbox<S> {
                     Box::new(Bound {
                         capacity,
                         waiting: VecDeque::new(),
-                        next_ticket: 0,
                     })
                 }),
             }),
@@ -223,86 +237,34 @@ impl<S: GenServer> Mailbox<S> {
         Ok(())
     }
 
-    /// Queues `envelope` for a call waiting for room (see `RoomFor`) when its turn
-    /// has come and there is room; else takes (or keeps) its place in line, with
-    /// `cx`'s waker. `Err` once the process is ending.
-    fn poll_send_waiting(
+    /// Queues a call. In a full bounded mailbox, it waits in line for room
+    /// instead (`Ok(Some(abandoned))`: set it if the caller gives up, and the
+    /// server skips the call). Gives it back if the mailbox is closed.
+    pub(crate) fn send_call(
         &self,
-        envelope: &mut Option<Envelope<S>>,
-        ticket: &mut Option<u64>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Result<(), ()>> {
-        let (task, next) = {
+        envelope: Envelope<S>,
+    ) -> Result<Option<Arc<AtomicBool>>, Envelope<S>> {
+        let (waker, abandoned) = {
             let mut queue = self.lock();
-            let held = self.held.load(Ordering::Relaxed);
-            let len = queue.len(held);
-            let closed = queue.closed;
-            let Some(bound) = queue.bound.as_mut() else {
-                unreachable!("only a bounded mailbox has calls waiting for room")
-            };
-            if closed {
-                if let Some(mine) = ticket.take() {
-                    bound.waiting.retain(|(t, _)| *t != mine);
-                }
-                return Poll::Ready(Err(()));
+            if queue.closed {
+                return Err(envelope);
             }
-            let first = match (*ticket, bound.waiting.front()) {
-                (Some(mine), Some((t, _))) => mine == *t,
-                (None, None) => true,
-                _ => false,
-            };
-            if !(first && len < bound.capacity) {
-                match *ticket {
-                    Some(mine) => {
-                        if let Some((_, waker)) = bound.waiting.iter_mut().find(|(t, _)| *t == mine)
-                            && !waker.will_wake(cx.waker())
-                        {
-                            waker.clone_from(cx.waker());
-                        }
-                    }
-                    None => {
-                        let mine = bound.next_ticket;
-                        bound.next_ticket += 1;
-                        bound.waiting.push_back((mine, cx.waker().clone()));
-                        *ticket = Some(mine);
-                    }
-                }
-                return Poll::Pending;
+            if queue.is_full(self.held.load(Ordering::Relaxed)) {
+                let abandoned = Arc::new(AtomicBool::new(false));
+                let bound = queue
+                    .bound
+                    .as_mut()
+                    .expect("only a bounded mailbox is full");
+                bound.waiting.push_back((envelope, abandoned.clone()));
+                return Ok(Some(abandoned));
             }
-            if ticket.take().is_some() {
-                bound.waiting.pop_front();
-            }
-            // The next in line, if there is room for it too.
-            let next = (len + 1 < bound.capacity)
-                .then(|| bound.waiting.front().map(|(_, w)| w.clone()))
-                .flatten();
-            queue
-                .messages
-                .push_back(envelope.take().expect("sent once"));
-            (queue.waker.take(), next)
+            queue.messages.push_back(envelope);
+            (queue.waker.take(), None)
         };
-        if let Some(waker) = task {
+        if let Some(waker) = waker {
             waker.wake();
         }
-        if let Some(waker) = next {
-            waker.wake();
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// A call waiting for room gives up its place (it timed out, or was dropped);
-    /// the next in line may go in its stead.
-    fn leave_waiting(&self, ticket: u64) {
-        let wake = {
-            let mut queue = self.lock();
-            if let Some(bound) = queue.bound.as_mut() {
-                bound.waiting.retain(|(t, _)| *t != ticket);
-            }
-            queue.room_for_waiting(self.held.load(Ordering::Relaxed))
-        };
-        for waker in wake {
-            waker.wake();
-        }
+        Ok(abandoned)
     }
 
     /// Queues a message of the runtime (stop, sys requests, `Down`s, exit
@@ -327,17 +289,13 @@ impl<S: GenServer> Mailbox<S> {
     /// Takes no message any more: sends fail from now on. What is queued stays
     /// there for `drain`.
     pub(crate) fn close(&self) {
-        let (waker, waiting) = {
+        let waker = {
             let mut queue = self.lock();
             queue.closed = true;
             // The task's waker is no use any more (and would keep its memory).
-            (queue.waker.take(), queue.room_for_waiting(0))
+            queue.waker.take()
         };
         drop(waker);
-        // Calls waiting for room learn that there will be none.
-        for waker in waiting {
-            waker.wake();
-        }
     }
 
     /// Closes the mailbox and gives every message still queued, in order. Nothing
@@ -352,20 +310,19 @@ impl<S: GenServer> Mailbox<S> {
 
     /// `drain`, as what was put aside and what is queued.
     fn drain_parts(&self) -> (VecDeque<Envelope<S>>, VecDeque<Envelope<S>>) {
-        let (deferred, messages, waker, waiting) = {
+        let (deferred, mut messages, waker, mut waiting) = {
             let mut queue = self.lock();
             queue.closed = true;
             (
                 queue.deferred.take().map(|d| *d).unwrap_or_default(),
                 std::mem::take(&mut queue.messages),
                 queue.waker.take(),
-                queue.room_for_waiting(0),
+                queue.take_waiting(),
             )
         };
         drop(waker);
-        for waker in waiting {
-            waker.wake();
-        }
+        // The calls waiting for room came after every message queued.
+        messages.append(&mut waiting);
         (deferred, messages)
     }
 }
@@ -505,10 +462,10 @@ fn poll_recv<S: GenServer>(
         return Poll::Ready(envelope);
     }
     let mut queue = mailbox.lock();
-    // Nothing is held now: calls waiting for room in a bounded mailbox may go in,
-    // as many as there is room for.
-    let waiting = match &queue.bound {
-        Some(bound) if !bound.waiting.is_empty() => queue.room_for_waiting(0),
+    // Nothing is held now: calls waiting for room in a bounded mailbox go in, as
+    // many as there is room for, behind what is queued.
+    let given_up = match &queue.bound {
+        Some(bound) if !bound.waiting.is_empty() => queue.admit_waiting(0),
         _ => Vec::new(),
     };
     let polled = if queue.messages.is_empty() {
@@ -531,8 +488,8 @@ fn poll_recv<S: GenServer>(
         Poll::Ready(envelope)
     };
     drop(queue);
-    for waker in waiting {
-        waker.wake();
+    for call in given_up {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(call)));
     }
     polled
 }
@@ -550,52 +507,3 @@ impl<S: GenServer> Drop for Inbox<'_, S> {
         }
     }
 }
-
-/// A call's message waiting for room in a bounded mailbox that was full when it
-/// was sent: queued once its turn comes and there is room (first come, first
-/// in). Resolves to `Err` if the process ends first; dropped (the call timed out,
-/// or was dropped), it leaves the line.
-pub(crate) struct RoomFor<S: GenServer> {
-    process: std::sync::Arc<crate::process::Process<S>>,
-    envelope: Option<Envelope<S>>,
-    ticket: Option<u64>,
-}
-
-impl<S: GenServer> RoomFor<S> {
-    pub(crate) fn new(
-        process: std::sync::Arc<crate::process::Process<S>>,
-        envelope: Envelope<S>,
-    ) -> Self {
-        RoomFor {
-            process,
-            envelope: Some(envelope),
-            ticket: None,
-        }
-    }
-}
-
-impl<S: GenServer> Future for RoomFor<S> {
-    type Output = Result<(), ()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<(), ()>> {
-        let this = &mut *self;
-        if this.envelope.is_none() {
-            return Poll::Ready(Ok(()));
-        }
-        this.process
-            .mailbox
-            .poll_send_waiting(&mut this.envelope, &mut this.ticket, cx)
-    }
-}
-
-impl<S: GenServer> Drop for RoomFor<S> {
-    fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.process.mailbox.leave_waiting(ticket);
-        }
-    }
-}
-
-// `RoomFor` is moved about by value only before it is polled; it holds no
-// self-reference.
-impl<S: GenServer> Unpin for RoomFor<S> {}

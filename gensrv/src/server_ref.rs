@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::call::{Call, ReplyTo};
-use crate::mailbox::{Envelope, Refused, RoomFor, Sys};
+use crate::mailbox::{Envelope, Refused, Sys};
 use crate::process::{self, AnyProcess, Process};
 use crate::{CallError, CastError, ExitReason, GenServer, Pid, StopError, registry};
 
@@ -113,18 +113,12 @@ impl<S: GenServer> ServerRef<S> {
         }
         let (sender, receiver) = oneshot::channel();
         let call = Envelope::Call(make(ReplyTo::new(sender)));
-        let server = || watch_exit.then(|| self.process.clone() as Arc<dyn AnyProcess>);
-        match self.process.mailbox.send_message(call) {
-            Ok(()) => Call::sent(receiver, self.pid(), server()),
-            Err((Refused::Closed, _)) => Call::failed(CallError::NoProc),
-            // A bounded mailbox with no room: the call waits for some, within its
-            // timeout.
-            Err((Refused::Full, call)) => Call::waiting_for_room(
-                Box::pin(RoomFor::new(self.process.clone(), call)),
-                self.process.clone(),
-                receiver,
-                server(),
-            ),
+        let server = watch_exit.then(|| self.process.clone() as Arc<dyn AnyProcess>);
+        match self.process.mailbox.send_call(call) {
+            Ok(None) => Call::sent(receiver, self.pid(), server),
+            // A bounded mailbox with no room: in line for some, within its timeout.
+            Ok(Some(abandoned)) => Call::in_line(receiver, self.pid(), server, abandoned),
+            Err(_) => Call::failed(CallError::NoProc),
         }
     }
 

@@ -88,10 +88,13 @@ impl<S: GenServer> Start<S> {
     /// - A cast or info message to a full mailbox fails at once with
     ///   [`CastError::Full`](crate::CastError::Full): never blocks, never dropped
     ///   silently.
-    /// - A call to a full mailbox waits for room, within its own timeout (so its
-    ///   request is not in the mailbox yet when the call method returns, unlike an
-    ///   unbounded one's); calls get in first come first in, and while any waits,
-    ///   casts are refused, so that none overtakes it.
+    /// - A call to a full mailbox waits for room, within its own timeout: its
+    ///   request is sent at once all the same, into a line that the server moves
+    ///   into its mailbox as room comes, first come first in (so a sender's calls
+    ///   keep their order, and a call nobody polls holds up no one); while any
+    ///   waits, casts are refused, so that none overtakes it. A request still in
+    ///   line when its caller gives up (timed out, or dropped the call) is not
+    ///   handled.
     /// - The runtime's own messages (stop, [`sys`](crate::sys) requests, `Down`s,
     ///   exit signals, timers' messages, continuations) are never refused or held
     ///   up: a full mailbox holds up no shutdown.

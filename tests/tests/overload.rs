@@ -214,3 +214,81 @@ fn a_spec_carries_its_bound() {
     let untyped: gensrv::ChildSpec = spec.into();
     assert_eq!(untyped.mailbox(), Some(8));
 }
+
+/// Logs what it is sent, in the order handled.
+#[derive(Default)]
+struct Logger {
+    log: Vec<u32>,
+}
+
+#[gen_server]
+impl Logger {
+    #[call]
+    fn push(&mut self, n: u32) -> u32 {
+        self.log.push(n);
+        n
+    }
+
+    #[cast]
+    fn note(&mut self, n: u32) {
+        self.log.push(n);
+    }
+
+    #[call]
+    fn log(&self) -> Vec<u32> {
+        self.log.clone()
+    }
+}
+
+/// A full, suspended logger with 1 queued, its mailbox bounded to 1.
+async fn full_logger() -> LoggerRef {
+    let logger = Logger::start(Logger::default()).mailbox(1).await.unwrap();
+    within(5, logger.suspend()).await.unwrap();
+    logger.note(1).unwrap();
+    logger
+}
+
+// A call sent to a full mailbox is in line at once, as any call is sent at once:
+// the sender's later call comes after it, even if the first is awaited last.
+#[tokio::test]
+async fn a_call_sent_to_a_full_mailbox_keeps_the_senders_order() {
+    let logger = full_logger().await;
+    let first = logger.push(2).send();
+    let resume = tokio::spawn({
+        let logger = logger.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            logger.resume().await
+        }
+    });
+    assert_eq!(within(5, logger.push(3)).await, Ok(3));
+    assert_eq!(within(5, first).await, Ok(2));
+    within(5, resume).await.unwrap().unwrap();
+    assert_eq!(within(5, logger.log()).await.unwrap(), vec![1, 2, 3]);
+}
+
+// A call in line that nobody polls holds up nobody: the server moves it in as
+// room comes, and other callers go on.
+#[tokio::test]
+async fn a_call_in_line_that_is_not_polled_holds_up_no_one() {
+    let logger = full_logger().await;
+    let kept = logger.push(2).send();
+    within(5, logger.resume()).await.unwrap();
+    assert_eq!(within(5, logger.push(3)).await, Ok(3));
+    assert_eq!(within(5, logger.log()).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(within(5, kept).await, Ok(2));
+}
+
+// A call in line whose caller gave up (dropped, or timed out) is not handled.
+#[tokio::test]
+async fn a_call_given_up_in_line_is_skipped() {
+    let logger = full_logger().await;
+    drop(logger.push(2).send());
+    assert_eq!(
+        within(5, logger.push(3).timeout(Duration::from_millis(10))).await,
+        Err(CallError::Timeout)
+    );
+    within(5, logger.resume()).await.unwrap();
+    assert_eq!(within(5, logger.push(4)).await, Ok(4));
+    assert_eq!(within(5, logger.log()).await.unwrap(), vec![1, 4]);
+}
