@@ -416,10 +416,19 @@ pub struct Call<R> {
     timeout: Duration,
 }
 
-/// The caller's end of a call: the reply, or the server on whose task the reply
-/// was dropped as it ended, and its exit reason (boxed: a rare path that should
-/// not make every reply bigger).
-type Reply<R> = Result<R, Box<(Pid, ExitReason)>>;
+/// The caller's end of a call: the reply, or why there is none (boxed: a rare
+/// path that should not make every reply bigger).
+type Reply<R> = Result<R, Box<Failure>>;
+
+/// Why a call's reply did not come.
+pub(crate) enum Failure {
+    /// The reply was dropped on the task of the server `pid` as it ended with
+    /// this reason.
+    Ended(Pid, ExitReason),
+    /// The call failed on another node, or on its way there.
+    #[cfg(feature = "remote")]
+    Error(CallError),
+}
 
 struct Waiting<R> {
     reply: oneshot::Receiver<Reply<R>>,
@@ -607,12 +616,16 @@ fn poll_reply<R>(
     match Pin::new(&mut waiting.reply).poll(cx) {
         Poll::Ready(Ok(Ok(reply))) => return Poll::Ready(Ok(reply)),
         // The server ended before replying; it failed the reply with its reason.
-        Poll::Ready(Ok(Err(ended))) if ended.0 == waiting.pid => {
-            return Poll::Ready(Err(CallError::Exited(ended.1)));
+        Poll::Ready(Ok(Err(failure))) => {
+            return Poll::Ready(Err(match *failure {
+                Failure::Ended(pid, reason) if pid == waiting.pid => CallError::Exited(reason),
+                // Handed to another server, which ended without replying: the
+                // server called may well run on.
+                Failure::Ended(..) => CallError::NoReply,
+                #[cfg(feature = "remote")]
+                Failure::Error(error) => error,
+            }));
         }
-        // Handed to another server, which ended without replying: the server
-        // called may well run on.
-        Poll::Ready(Ok(Err(_))) => return Poll::Ready(Err(CallError::NoReply)),
         // Dropped unsent by a server that goes on, or by any other task.
         Poll::Ready(Err(_)) => return Poll::Ready(Err(CallError::NoReply)),
         Poll::Pending => {}
@@ -705,13 +718,12 @@ impl<R: Send + 'static> ReplyTo<R> {
         }
     }
 
-    /// Fails the call as if the server `pid` had ended with `reason` (the caller
-    /// gets `Exited(reason)` if it called `pid`): how a call to another node learns
-    /// that the node, or the server there, is gone.
+    /// Fails the call with `error`, whatever it is: how a call to another node
+    /// gets what happened to it there, or on the way.
     #[cfg(feature = "remote")]
-    pub(crate) fn fail(mut self, pid: Pid, reason: ExitReason) {
+    pub(crate) fn fail_with(mut self, error: CallError) {
         if let Some(sender) = self.sender.take() {
-            let _ = sender.send(Err(Box::new((pid, reason))));
+            let _ = sender.send(Err(Box::new(Failure::Error(error))));
         }
     }
 
@@ -725,7 +737,7 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
         if let Some(sender) = self.sender.take() {
             process::orphan_reply(move |pid, reason| {
-                let _ = sender.send(Err(Box::new((pid, reason.clone()))));
+                let _ = sender.send(Err(Box::new(Failure::Ended(pid, reason.clone()))));
             });
         }
     }

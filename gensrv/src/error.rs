@@ -22,6 +22,12 @@ pub enum CallError {
     /// A server called itself, which could only deadlock.
     #[error("server called itself")]
     CallingSelf,
+    /// The call could not be delivered as made: the server is on another node
+    /// (feature `remote`), which refused it (it runs another version of the
+    /// server, whose message types differ), or its message or reply did not
+    /// travel (encoding or decoding failed). Why, in words.
+    #[error("call refused: {0}")]
+    Refused(String),
 }
 
 /// Why a cast (or an info message) was not delivered.
@@ -34,6 +40,11 @@ pub enum CastError {
     /// and full, or calls wait for room in it; the message was not queued.
     #[error("mailbox full")]
     Full,
+    /// The message could not be sent as made: the server is on another node
+    /// (feature `remote`) and the message cannot travel (info messages stay on
+    /// their node; a cast that fails to encode). Why, in words.
+    #[error("message refused: {0}")]
+    Refused(String),
 }
 
 /// Why stopping a server failed.

@@ -1,13 +1,14 @@
 //! What the distribution tests share: a server whose calls travel, written by
 //! hand as `#[gen_server(remote)]` is to write it, and node processes to call.
 
-use std::any::Any;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gensrv::remote::{NodeId, Refusal, Remote, RemotePid, RemoteReply, from_body, to_body};
+use gensrv::remote::{
+    NodeId, Refusal, Remote, RemotePid, RemoteReply, ReplySink, from_body, to_body,
+};
 use gensrv::{Context, GenServer, Init, ReplyTo, ServerRef};
 use serde::{Deserialize, Serialize};
 
@@ -132,17 +133,21 @@ impl Remote for Echo {
         })
     }
 
-    fn split_call(call: EchoCall) -> Result<(Vec<u8>, Box<dyn Any + Send>), Refusal> {
+    fn split_call(call: EchoCall) -> Result<(Vec<u8>, ReplySink), Refusal> {
         Ok(match call {
             EchoCall::Echo { text, reply_to } => {
-                (to_body(&EchoWire::Echo(text))?, Box::new(reply_to))
+                (to_body(&EchoWire::Echo(text))?, ReplySink::new(reply_to))
             }
-            EchoCall::Crash { reply_to } => (to_body(&EchoWire::Crash)?, Box::new(reply_to)),
+            EchoCall::Crash { reply_to } => (to_body(&EchoWire::Crash)?, ReplySink::new(reply_to)),
             EchoCall::Sleep { ms, reply_to } => {
-                (to_body(&EchoWire::Sleep(ms))?, Box::new(reply_to))
+                (to_body(&EchoWire::Sleep(ms))?, ReplySink::new(reply_to))
             }
-            EchoCall::Log { reply_to } => (to_body(&EchoWire::Log)?, Box::new(reply_to)),
+            EchoCall::Log { reply_to } => (to_body(&EchoWire::Log)?, ReplySink::new(reply_to)),
         })
+    }
+
+    fn encode_cast(cast: EchoCast) -> Result<Vec<u8>, Refusal> {
+        to_body(&cast)
     }
 
     fn dispatch_cast(server: &ServerRef<Self>, body: &[u8]) -> Result<(), Refusal> {

@@ -22,6 +22,7 @@ mod node;
 mod wire;
 
 pub use node::{
-    NameError, Node, NodeConfig, NodeError, NodeId, Remote, RemoteCallError, RemotePid, RemoteReply,
+    NameError, Node, NodeConfig, NodeError, NodeId, Remote, RemoteCallError, RemotePid,
+    RemoteReply, ReplySink,
 };
 pub use wire::{Refusal, from_body, to_body};

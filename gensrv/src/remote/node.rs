@@ -1,7 +1,6 @@
 //! [`Node`]: an embedded Zenoh peer, on a runtime of its own, that serves the
 //! exported servers of this process and calls those of other nodes.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -173,9 +172,60 @@ pub trait Remote: GenServer {
     fn dispatch_cast(server: &ServerRef<Self>, body: &[u8]) -> Result<(), Refusal>;
 
     /// Takes a call message apart, on the caller's node: the body of its wire
-    /// message, and its `ReplyTo<R>`, boxed (the reply type differs by variant;
-    /// [`Node::call`] takes it back out as the `ReplyTo<R>` it made).
-    fn split_call(call: Self::Call) -> Result<(Vec<u8>, Box<dyn Any + Send>), Refusal>;
+    /// message, and where its reply goes ([`ReplySink::new`] of its `ReplyTo`,
+    /// which knows how to decode the reply type of that variant).
+    fn split_call(call: Self::Call) -> Result<(Vec<u8>, ReplySink), Refusal>;
+
+    /// Encodes a cast for the wire, on the caller's node: the body
+    /// [`dispatch_cast`](Remote::dispatch_cast) decodes there.
+    fn encode_cast(cast: Self::Cast) -> Result<Vec<u8>, Refusal>;
+}
+
+/// Where the reply of a call to another node goes: the call's `ReplyTo`, with
+/// the decoding of its reply type. Made by [`Remote::split_call`].
+pub struct ReplySink(Box<dyn FnOnce(Result<&[u8], CallError>) + Send>);
+
+impl ReplySink {
+    /// The sink of a call whose reply is an `R`.
+    pub fn new<R>(reply_to: ReplyTo<R>) -> ReplySink
+    where
+        R: serde::de::DeserializeOwned + Send + 'static,
+    {
+        ReplySink(Box::new(move |reply| match reply {
+            Ok(body) => match super::from_body::<R>(body) {
+                Ok(reply) => {
+                    let _ = reply_to.send(reply);
+                }
+                Err(refusal) => reply_to.fail_with(CallError::Refused(format!(
+                    "the reply did not decode: {refusal}"
+                ))),
+            },
+            Err(error) => reply_to.fail_with(error),
+        }))
+    }
+
+    /// Delivers the encoded reply, or the call's error.
+    pub(crate) fn deliver(self, reply: Result<&[u8], CallError>) {
+        (self.0)(reply)
+    }
+}
+
+impl fmt::Debug for ReplySink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReplySink")
+    }
+}
+
+/// What a call to another node failed with, as its caller sees it.
+pub(crate) fn call_error(error: RemoteCallError) -> CallError {
+    match error {
+        RemoteCallError::NoConnection => CallError::Exited(ExitReason::NoConnection),
+        RemoteCallError::Timeout => CallError::Timeout,
+        RemoteCallError::Refused(Refusal::NoProc) => CallError::NoProc,
+        RemoteCallError::Refused(Refusal::Failed(error)) => error,
+        RemoteCallError::Refused(refusal) => CallError::Refused(refusal.to_string()),
+        RemoteCallError::Zenoh(error) => CallError::Refused(format!("zenoh: {error}")),
+    }
 }
 
 /// An exported server, whatever its type.
@@ -742,16 +792,9 @@ impl Node {
     {
         let (sender, receiver) = oneshot::channel();
         let message = make(ReplyTo::new(sender));
-        let (body, reply_to) = match S::split_call(message) {
+        let (body, sink) = match S::split_call(message) {
             Ok(split) => split,
-            Err(refusal) => {
-                tracing::debug!(%refusal, "call to another node not encoded");
-                return Call::failed(CallError::NoReply);
-            }
-        };
-        let Ok(reply_to) = reply_to.downcast::<ReplyTo<R>>() else {
-            tracing::error!("split_call gave back another ReplyTo than the call's");
-            return Call::failed(CallError::NoReply);
+            Err(refusal) => return Call::failed(CallError::Refused(refusal.to_string())),
         };
         // The caller's timeout is set on the `Call`, after this returns: the query
         // itself waits long, and a reply that comes after the caller stopped
@@ -763,19 +806,9 @@ impl Node {
             .as_ref()
             .expect("the runtime lives as long as the node");
         runtime.spawn(async move {
-            let pid = Pid::EXTERNAL;
             match reply.await {
-                Ok(body) => match super::from_body::<R>(&body) {
-                    Ok(reply) => {
-                        let _ = reply_to.send(reply);
-                    }
-                    Err(refusal) => tracing::debug!(%refusal, "reply from another node dropped"),
-                },
-                Err(RemoteCallError::NoConnection) => reply_to.fail(pid, ExitReason::NoConnection),
-                Err(RemoteCallError::Refused(Refusal::Failed(CallError::Exited(reason)))) => {
-                    reply_to.fail(pid, reason);
-                }
-                Err(error) => tracing::debug!(%error, "call to another node failed"),
+                Ok(body) => sink.deliver(Ok(&body)),
+                Err(error) => sink.deliver(Err(call_error(error))),
             }
         });
         Call::sent(receiver, Pid::EXTERNAL, None)
