@@ -182,6 +182,12 @@ impl<S: GenServer> Context<S> {
         let pid = target.as_pid();
         let me = self.process();
         let target = target.__process().map(|handle| handle.0);
+        // A process on a node that is gone: `NoConnection`, as OTP's monitor of
+        // a pid whose node cannot be reached.
+        let reason = match target.as_ref().and_then(|t| t.core().exit_reason()) {
+            Some(ExitReason::NoConnection) => ExitReason::NoConnection,
+            _ => ExitReason::NoProc,
+        };
         let watched = target.filter(|t| t.core().add_watcher(monitor, me.clone()));
         let ended = watched.is_none();
         me.core().hold_monitor(monitor, pid, watched);
@@ -189,7 +195,7 @@ impl<S: GenServer> Context<S> {
             me.send_sys(Sys::Down(Down {
                 monitor,
                 pid,
-                reason: ExitReason::NoProc,
+                reason,
             }));
         }
         monitor
@@ -216,13 +222,27 @@ impl<S: GenServer> Context<S> {
     pub fn link<P: AsProcess + ?Sized>(&mut self, target: &P) {
         let me = self.process();
         let pid = target.as_pid();
-        let linked = match target.__process() {
-            Some(target) => target.0.core().add_link(me.clone()) && me.core().add_link(target.0),
+        let target = target.__process().map(|handle| handle.0);
+        let reason = match target.as_ref().and_then(|t| t.core().exit_reason()) {
+            Some(ExitReason::NoConnection) => ExitReason::NoConnection,
+            _ => ExitReason::NoProc,
+        };
+        let linked = match target {
+            Some(target) => {
+                let linked =
+                    target.core().add_link(me.clone()) && me.core().add_link(target.clone());
+                // A process on another node: its node links it to this one there.
+                #[cfg(feature = "remote")]
+                if let (true, Some(proxy)) = (linked, target.as_proxy()) {
+                    proxy.linked(me.core().pid());
+                }
+                linked
+            }
             None => false,
         };
         if !linked {
             me.core().add_ended_link(pid);
-            process::exit_signal(&*me, pid, ExitReason::NoProc, true);
+            process::exit_signal(&*me, pid, reason, true);
         }
     }
 
@@ -243,6 +263,10 @@ impl<S: GenServer> Context<S> {
         me.core().remove_link(pid);
         if let Some(target) = target.__process() {
             target.0.core().remove_link(me.core().pid());
+            #[cfg(feature = "remote")]
+            if let Some(proxy) = target.0.as_proxy() {
+                proxy.unlinked(me.core().pid());
+            }
         }
     }
 

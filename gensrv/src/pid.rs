@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The untyped identifier of a server process, unique for the life of the program.
 ///
 /// Every server gets a fresh `Pid` when it starts; a `Pid` is never reused, so a
-/// restarted server has a new one. It prints like Erlang's: `<0.42>`.
+/// restarted server has a new one. It prints like Erlang's: `<0.42>`, where `0`
+/// is this node; with the `remote` feature, a pid of a server on another node
+/// prints that node's number here (`<3.42>`, as Erlang numbers the nodes it
+/// knows), and [`node`](Pid::node) names the node.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -32,14 +35,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid(u64);
 
+/// The low bits of a pid are its number on its node; the high ones its node's
+/// slot in this process's table of nodes (0: this node).
+const INDEX_BITS: u32 = 48;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+
 impl Pid {
     /// Where an exit signal sent from outside any server (with
     /// [`gensrv::exit`](crate::exit())) comes from: `<0.0>`, never a server's pid.
     pub const EXTERNAL: Pid = Pid(0);
 
-    /// Its number, unique for the life of the program.
+    /// Its number on its node, unique there for the life of the program.
     pub(crate) fn index(self) -> u64 {
-        self.0
+        self.0 & INDEX_MASK
+    }
+
+    /// Its node's slot: 0 for this node.
+    pub(crate) fn slot(self) -> u16 {
+        (self.0 >> INDEX_BITS) as u16
+    }
+
+    /// The pid numbered `index` on the node in `slot`.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn from_parts(slot: u16, index: u64) -> Pid {
+        Pid((u64::from(slot) << INDEX_BITS) | (index & INDEX_MASK))
+    }
+
+    /// Whether the process runs in this OS process (always, without the
+    /// `remote` feature).
+    pub fn is_local(self) -> bool {
+        self.slot() == 0
+    }
+
+    /// The node the process runs on; `None` for this one (feature `remote`).
+    #[cfg(feature = "remote")]
+    pub fn node(self) -> Option<crate::remote::NodeId> {
+        crate::remote::node_of(self)
     }
 
     pub(crate) fn next() -> Pid {
@@ -52,7 +83,7 @@ impl Pid {
 
 impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<0.{}>", self.0)
+        write!(f, "<{}.{}>", self.slot(), self.index())
     }
 }
 
@@ -91,6 +122,10 @@ impl AsProcess for Pid {
     }
 
     fn __process(&self) -> Option<ProcessHandle> {
+        #[cfg(feature = "remote")]
+        if !self.is_local() {
+            return crate::remote::proxy_of(*self).map(ProcessHandle);
+        }
         crate::registry::by_pid(*self).map(ProcessHandle)
     }
 }

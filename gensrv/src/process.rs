@@ -762,6 +762,11 @@ pub(crate) fn tree_exited(
 ///   not: it ends it), and any other reason ends the target at once, out of band.
 /// - A link's signal has no effect if the link was removed meanwhile.
 pub(crate) fn exit_signal(target: &dyn AnyProcess, from: Pid, reason: ExitReason, link: bool) {
+    #[cfg(feature = "remote")]
+    if let Some(proxy) = target.as_proxy() {
+        proxy.exit_signal(from, reason, link);
+        return;
+    }
     let core = target.core();
     if !link && reason == ExitReason::Killed {
         core.kill();
@@ -792,6 +797,34 @@ pub(crate) trait AnyProcess: Send + Sync + 'static {
     fn server_type(&self) -> &'static str;
     /// The messages waiting in the mailbox.
     fn mailbox_len(&self) -> usize;
+
+    /// The stand-in of a process on another node, if this is one.
+    #[cfg(feature = "remote")]
+    fn as_proxy(&self) -> Option<&crate::remote::Proxy> {
+        None
+    }
+
+    /// Hands a call from another node to this server: its reply to come.
+    #[cfg(feature = "remote")]
+    fn remote_call(
+        self: Arc<Self>,
+        fingerprint: u64,
+        body: &[u8],
+    ) -> Result<crate::remote::RemoteReply, crate::remote::Refusal> {
+        let _ = (fingerprint, body);
+        Err(crate::remote::Refusal::NoProc)
+    }
+
+    /// Hands a cast from another node to this server.
+    #[cfg(feature = "remote")]
+    fn remote_cast(
+        self: Arc<Self>,
+        fingerprint: u64,
+        body: &[u8],
+    ) -> Result<(), crate::remote::Refusal> {
+        let _ = (fingerprint, body);
+        Err(crate::remote::Refusal::NoProc)
+    }
 }
 
 /// A server's process: what every process has, and its mailbox, in the one
@@ -820,6 +853,26 @@ impl<S: GenServer> AnyProcess for Process<S> {
 
     fn mailbox_len(&self) -> usize {
         self.mailbox.len()
+    }
+
+    #[cfg(feature = "remote")]
+    fn remote_call(
+        self: Arc<Self>,
+        fingerprint: u64,
+        body: &[u8],
+    ) -> Result<crate::remote::RemoteReply, crate::remote::Refusal> {
+        let vtable = crate::remote::vtable_for::<S>(fingerprint)?;
+        (vtable.dispatch_call)(&crate::ServerRef::from_process(self), body)
+    }
+
+    #[cfg(feature = "remote")]
+    fn remote_cast(
+        self: Arc<Self>,
+        fingerprint: u64,
+        body: &[u8],
+    ) -> Result<(), crate::remote::Refusal> {
+        let vtable = crate::remote::vtable_for::<S>(fingerprint)?;
+        (vtable.dispatch_cast)(&crate::ServerRef::from_process(self), body)
     }
 }
 

@@ -107,6 +107,15 @@ pub trait GenServer: Sized + Send + 'static {
         ctx: &mut Context<Self>,
     ) -> impl Future<Output = ()> + Send;
 
+    /// How this server's messages travel between nodes, if they do: what
+    /// `#[gen_server(remote)]` provides (`Some(Vtable::of())`, for a server that
+    /// implements [`Remote`](crate::remote::Remote)). Not a public API.
+    #[cfg(feature = "remote")]
+    #[doc(hidden)]
+    fn __remote() -> Option<crate::remote::Vtable<Self>> {
+        None
+    }
+
     /// The idle timeout set with [`Context::set_timeout`] elapsed.
     ///
     /// By default it is logged and ignored (Elixir's `GenServer` does the same with

@@ -1,4 +1,6 @@
 //! [`ServerRef`]: the generic handle of a running server, and [`Stop`].
+// Without `remote`, a handle is always local: its one-armed matches stay.
+#![cfg_attr(not(feature = "remote"), allow(clippy::infallible_destructuring_match))]
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -39,16 +41,50 @@ use crate::{CallError, CastError, ExitReason, GenServer, Pid, StopError, registr
 /// # }
 /// ```
 pub struct ServerRef<S: GenServer> {
-    process: Arc<Process<S>>,
+    to: To<S>,
+}
+
+/// Where a handle's server runs.
+enum To<S: GenServer> {
+    /// In this OS process.
+    Local(Arc<Process<S>>),
+    /// On another node (or a server of this one that had ended when its handle
+    /// came back from another node).
+    #[cfg(feature = "remote")]
+    Remote(Arc<crate::remote::RemoteServer<S>>),
 }
 
 impl<S: GenServer> ServerRef<S> {
     pub(crate) fn from_process(process: Arc<Process<S>>) -> Self {
-        ServerRef { process }
+        ServerRef {
+            to: To::Local(process),
+        }
     }
 
+    #[cfg(feature = "remote")]
+    pub(crate) fn from_remote(server: crate::remote::RemoteServer<S>) -> Self {
+        ServerRef {
+            to: To::Remote(Arc::new(server)),
+        }
+    }
+
+    /// The local process, if the server runs in this OS process.
+    pub(crate) fn local(&self) -> Option<&Arc<Process<S>>> {
+        match &self.to {
+            To::Local(process) => Some(process),
+            #[cfg(feature = "remote")]
+            To::Remote(_) => None,
+        }
+    }
+
+    /// The process of a handle known to be local: a server's own handle (its
+    /// `Context`), one just started.
     pub(crate) fn process(&self) -> &Arc<Process<S>> {
-        &self.process
+        match &self.to {
+            To::Local(process) => process,
+            #[cfg(feature = "remote")]
+            To::Remote(_) => unreachable!("a server's own handle is local"),
+        }
     }
 
     /// The handle of the server registered as `name`, if it is an `S`
@@ -61,24 +97,59 @@ impl<S: GenServer> ServerRef<S> {
     /// typed handle for a child a supervisor started, e.g.
     /// `ServerRef::<Bucket>::from_pid(pid).map(BucketRef::from)`.
     pub fn from_pid(pid: Pid) -> Option<Self> {
+        #[cfg(feature = "remote")]
+        if !pid.is_local() {
+            return crate::remote::RemoteServer::from_pid(pid).map(ServerRef::from_remote);
+        }
         let process = registry::by_pid(pid)?.into_any().downcast().ok()?;
         Some(ServerRef::from_process(process))
     }
 
-    /// The server's pid; the same for the life of the server, never reused.
-    pub fn pid(&self) -> Pid {
-        self.process.core.pid()
+    /// The server registered under the cluster-wide `name` (Erlang's
+    /// `global:whereis_name`), as `node` sees it now: a handle to a server on
+    /// another node, or a local one (generated servers have
+    /// `Foo::whereis_global`, which gives a `FooRef`). `None` if no server holds
+    /// the name, or if it is not an `S`... as far as a pid can tell: a server of
+    /// another type (or another version of `S`) is found, and its first call
+    /// fails with [`CallError::Refused`]. Feature `remote`.
+    #[cfg(feature = "remote")]
+    pub async fn whereis_global(node: &crate::remote::Node, name: &str) -> Option<Self>
+    where
+        S: crate::remote::Remote,
+    {
+        ServerRef::from_pid(node.whereis_global(name).await?)
     }
 
-    /// The name the server was started with, if any.
+    /// The server's pid; the same for the life of the server, never reused.
+    pub fn pid(&self) -> Pid {
+        match &self.to {
+            To::Local(process) => process.core.pid(),
+            #[cfg(feature = "remote")]
+            To::Remote(server) => server.pid(),
+        }
+    }
+
+    /// The name the server was started with, if any (none for a server on
+    /// another node: its local name is its node's).
     pub fn name(&self) -> Option<&str> {
-        self.process.core.name()
+        match &self.to {
+            To::Local(process) => process.core.name(),
+            #[cfg(feature = "remote")]
+            To::Remote(_) => None,
+        }
     }
 
     /// Whether the server is running: false as soon as it starts ending (its
     /// terminate may still be running), as OTP's `is_process_alive/1`.
+    ///
+    /// For a server on another node, whether it is not known to have ended: its
+    /// node is up, and no call to it has found it gone.
     pub fn is_alive(&self) -> bool {
-        self.process.core.is_running()
+        match &self.to {
+            To::Local(process) => process.core.is_running(),
+            #[cfg(feature = "remote")]
+            To::Remote(server) => server.is_alive(),
+        }
     }
 
     /// Sends a call (OTP's `gen_server:call/2`): `make` wraps the [`ReplyTo`] into
@@ -108,13 +179,18 @@ impl<S: GenServer> ServerRef<S> {
         make: impl FnOnce(ReplyTo<R>) -> S::Call,
         watch_exit: bool,
     ) -> Call<R> {
-        if process::current_pid() == Some(self.pid()) {
+        let process = match &self.to {
+            To::Local(process) => process,
+            #[cfg(feature = "remote")]
+            To::Remote(server) => return server.call(make, watch_exit),
+        };
+        if process::current_pid() == Some(process.core.pid()) {
             return Call::failed(CallError::CallingSelf);
         }
         let (sender, receiver) = oneshot::channel();
         let call = Envelope::Call(make(ReplyTo::new(sender)));
-        let server = watch_exit.then(|| self.process.clone() as Arc<dyn AnyProcess>);
-        match self.process.mailbox.send_call(call) {
+        let server = watch_exit.then(|| process.clone() as Arc<dyn AnyProcess>);
+        match process.mailbox.send_call(call) {
             Ok(None) => Call::sent(receiver, self.pid(), server),
             // A bounded mailbox with no room: in line for some, within its timeout.
             Ok(Some(abandoned)) => Call::in_line(receiver, self.pid(), server, abandoned),
@@ -127,17 +203,32 @@ impl<S: GenServer> ServerRef<S> {
     /// silently), and with [`CastError::Full`] if its mailbox is bounded and full
     /// (see [`Start::mailbox`](crate::Start::mailbox)).
     pub fn cast(&self, cast: S::Cast) -> Result<(), CastError> {
+        #[cfg(feature = "remote")]
+        if let To::Remote(server) = &self.to {
+            return server.cast(cast);
+        }
         self.send_message(Envelope::Cast(cast))
     }
 
     /// Sends an info message (anything its `#[info]` handlers take), as OTP's `!`
-    /// does. Never blocks; fails as [`cast`](ServerRef::cast) does.
+    /// does. Never blocks; fails as [`cast`](ServerRef::cast) does. Info messages
+    /// stay on their node: sent to a server on another node, this fails with
+    /// [`CastError::Refused`].
     pub fn send(&self, info: impl Into<S::Info>) -> Result<(), CastError> {
         self.send_message(Envelope::Info(info.into()))
     }
 
     fn send_message(&self, envelope: Envelope<S>) -> Result<(), CastError> {
-        self.process
+        let process = match &self.to {
+            To::Local(process) => process,
+            #[cfg(feature = "remote")]
+            To::Remote(_) => {
+                return Err(CastError::Refused(
+                    "info messages do not travel to other nodes".into(),
+                ));
+            }
+        };
+        process
             .mailbox
             .send_message(envelope)
             .map_err(|(refused, envelope)| {
@@ -157,7 +248,7 @@ impl<S: GenServer> ServerRef<S> {
     /// signal with [`gensrv::exit`](crate::exit()).
     pub fn stop(&self) -> Stop {
         Stop {
-            process: self.process.clone(),
+            process: self.any(),
             reason: ExitReason::Normal,
             timeout: None,
         }
@@ -172,14 +263,28 @@ impl<S: GenServer> ServerRef<S> {
     /// A handler stuck in a blocking, non-async loop cannot be interrupted; it ends
     /// at its next `.await`.
     pub fn kill(&self) {
-        self.process.core.kill();
+        match &self.to {
+            To::Local(process) => process.core.kill(),
+            #[cfg(feature = "remote")]
+            To::Remote(server) => server.kill(),
+        }
     }
 
     /// Resolves with the reason the server ended, once it has (at once if it has):
     /// what a monitor's `Down` would say. By then its name is free, and its
     /// monitors and links have been told.
     pub fn exited(&self) -> impl Future<Output = ExitReason> + Send + 'static {
-        process::exited(self.process.clone())
+        process::exited(self.any())
+    }
+
+    /// The process as any process: the local one, or the local stand-in of one
+    /// on another node.
+    fn any(&self) -> Arc<dyn AnyProcess> {
+        match &self.to {
+            To::Local(process) => process.clone(),
+            #[cfg(feature = "remote")]
+            To::Remote(server) => server.proxy(),
+        }
     }
 }
 
@@ -189,14 +294,18 @@ impl<S: GenServer> crate::AsProcess for ServerRef<S> {
     }
 
     fn __process(&self) -> Option<crate::pid::ProcessHandle> {
-        Some(crate::pid::ProcessHandle(self.process.clone()))
+        Some(crate::pid::ProcessHandle(self.any()))
     }
 }
 
 impl<S: GenServer> Clone for ServerRef<S> {
     fn clone(&self) -> Self {
         ServerRef {
-            process: self.process.clone(),
+            to: match &self.to {
+                To::Local(process) => To::Local(process.clone()),
+                #[cfg(feature = "remote")]
+                To::Remote(server) => To::Remote(server.clone()),
+            },
         }
     }
 }
@@ -279,7 +388,8 @@ impl Stop {
             Some(timeout) => match Box::pin(exited_within(timeout, exited)).await {
                 Some(reason) => reason,
                 None => {
-                    core.kill();
+                    // As `kill`: for a server on another node, through its node.
+                    process::exit_signal(&*self.process, Pid::EXTERNAL, ExitReason::Killed, false);
                     process::exited(self.process.clone()).await;
                     return Err(StopError::Timeout);
                 }

@@ -156,7 +156,11 @@ impl<S: GenServer> ServerRef<S> {
         &self,
         f: impl FnOnce(&mut S, ReplyTo<R>) + Send + 'static,
     ) -> Call<R> {
-        let process = self.process();
+        let Some(process) = self.local() else {
+            return Call::failed(CallError::Refused(
+                "the state of a server on another node stays there".into(),
+            ));
+        };
         if process::current_pid() == Some(self.pid()) {
             return Call::failed(CallError::CallingSelf);
         }

@@ -6,10 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use gensrv::remote::NodeConfig;
 use gensrv::remote::{
-    NodeId, Refusal, Remote, RemotePid, RemoteReply, ReplySink, from_body, to_body,
+    Node, NodeId, Refusal, Remote, RemoteReply, ReplySink, Vtable, from_body, to_body,
 };
-use gensrv::{Context, GenServer, Init, ReplyTo, ServerRef};
+use gensrv::{Context, ExitReason, GenServer, Init, Pid, ReplyTo, ServerRef};
 use serde::{Deserialize, Serialize};
 
 /// Answers each call with its argument, and keeps the numbers cast to it.
@@ -105,6 +106,27 @@ impl GenServer for Echo {
 
     async fn handle_info(&mut self, info: std::convert::Infallible, _ctx: &mut Context<Self>) {
         match info {}
+    }
+
+    fn __remote() -> Option<Vtable<Self>> {
+        Some(Vtable::of())
+    }
+}
+
+/// A server of another node as a node process reports it: its node, and the
+/// number of its pid there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemotePid {
+    /// The node.
+    pub node: NodeId,
+    /// The pid's number there.
+    pub index: u64,
+}
+
+impl RemotePid {
+    /// The pid, as `node` names it.
+    pub fn pid(&self, node: &Node) -> Pid {
+        node.__pid(&self.node, self.index)
     }
 }
 
@@ -237,4 +259,96 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("a free port on 127.0.0.1")
         .port()
+}
+
+/// Monitors, links and traps what it is told to, and records every `Down` and
+/// `Exit` it handles: a local server that relates to servers on other nodes.
+#[derive(Debug, Default)]
+pub struct Watcher {
+    downs: Vec<(Pid, ExitReason)>,
+    exits: Vec<(Pid, ExitReason)>,
+}
+
+#[gensrv::gen_server]
+impl Watcher {
+    /// Monitors `target`.
+    #[call]
+    fn monitor(&mut self, target: Pid, ctx: &mut Context<Self>) -> gensrv::MonitorRef {
+        ctx.monitor(&target)
+    }
+
+    /// Removes a monitor.
+    #[call]
+    fn demonitor(&mut self, monitor: gensrv::MonitorRef, ctx: &mut Context<Self>) -> bool {
+        ctx.demonitor(monitor)
+    }
+
+    /// Links to `target`.
+    #[call]
+    fn link(&mut self, target: Pid, ctx: &mut Context<Self>) {
+        ctx.link(&target);
+    }
+
+    /// Removes the link to `target`.
+    #[call]
+    fn unlink(&mut self, target: Pid, ctx: &mut Context<Self>) {
+        ctx.unlink(&target);
+    }
+
+    /// Traps exits, or stops trapping them.
+    #[call]
+    fn trap(&mut self, trap: bool, ctx: &mut Context<Self>) {
+        ctx.trap_exit(trap);
+    }
+
+    /// The `Down`s so far: whose, and why.
+    #[call]
+    fn downs(&self) -> Vec<(Pid, ExitReason)> {
+        self.downs.clone()
+    }
+
+    /// The exit signals trapped so far: from whom, and why.
+    #[call]
+    fn exits(&self) -> Vec<(Pid, ExitReason)> {
+        self.exits.clone()
+    }
+
+    #[info]
+    fn down(&mut self, down: gensrv::Down) {
+        self.downs.push((down.pid, down.reason));
+    }
+
+    #[info]
+    fn exit(&mut self, exit: gensrv::Exit) {
+        self.exits.push((exit.pid, exit.reason));
+    }
+}
+
+/// Two nodes in this process, connected and each seeing the other: a server
+/// started here is reached through the other node as a server of another node.
+pub async fn two_nodes() -> (Node, Node) {
+    let mut last = None;
+    for _ in 0..5 {
+        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+        let first = match Node::start(NodeConfig::default().listen([endpoint.clone()])).await {
+            Ok(node) => node,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        let second = Node::start(NodeConfig::default().connect(endpoint))
+            .await
+            .expect("the second node starts");
+        assert!(first.wait_for(second.id(), Duration::from_secs(10)).await);
+        assert!(second.wait_for(first.id(), Duration::from_secs(10)).await);
+        return (first, second);
+    }
+    panic!("no node started: {last:?}");
+}
+
+/// `pid` of this process as `through` names it, were it on node `at`: the pid
+/// of a server here, reached through the nodes.
+pub fn through(through: &Node, at: &Node, pid: Pid) -> Pid {
+    through.__pid(at.id(), Node::__index(pid))
 }

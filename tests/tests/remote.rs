@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use gensrv::remote::{
-    Node, NodeConfig, NodeId, Refusal, RemoteCallError, RemotePid, from_body, to_body,
-};
-use gensrv::{CallError, ExitReason};
-use gensrv_tests::remote::{Echo, EchoCall, EchoCast, EchoWire, NodeProcess};
+use gensrv::remote::{Node, NodeConfig, NodeId, Refusal, RemoteCallError, from_body, to_body};
+use gensrv::{CallError, ExitReason, ServerRef};
+use gensrv_tests::remote::{Echo, EchoCall, EchoCast, EchoWire, NodeProcess, RemotePid};
 use gensrv_tests::within;
 
 const NODE: &str = env!("CARGO_BIN_EXE_remote-node");
@@ -31,7 +29,7 @@ async fn echo(node: &Node, other: &NodeProcess, text: &str) -> Result<String, Re
     let body = to_body(&EchoWire::Echo(text.into())).unwrap();
     let reply = node
         .call_raw(
-            &other.echo,
+            other.echo.pid(node),
             <Echo as gensrv::remote::Remote>::FINGERPRINT,
             body,
             Duration::from_secs(5),
@@ -82,13 +80,16 @@ async fn bad_input_gets_an_error_reply_and_the_node_serves_on() {
         ));
 
         // A well-formed request to no server, of another version, with a bad body.
-        let nobody = gensrv::remote::RemotePid {
+        let nobody = RemotePid {
             node: at.clone(),
-            index: u64::MAX,
+            index: 1 << 40,
         };
-        let call = |to, fp, body: Vec<u8>| {
+        let call = |to: RemotePid, fp, body: Vec<u8>| {
             let node = node.clone();
-            async move { node.call_raw(&to, fp, body, Duration::from_secs(5)).await }
+            async move {
+                node.call_raw(to.pid(&node), fp, body, Duration::from_secs(5))
+                    .await
+            }
         };
         assert_eq!(
             call(nobody, fingerprint, body.clone()).await,
@@ -108,20 +109,20 @@ async fn bad_input_gets_an_error_reply_and_the_node_serves_on() {
 
         // Bad casts are dropped there (no one to answer), good ones still land.
         node.cast_raw(
-            &other.echo,
+            other.echo.pid(&node),
             fingerprint,
             to_body(&EchoCast::Push(1)).unwrap(),
         );
         node.__cast_frame(at, b"garbage".to_vec());
         node.__cast_frame(at, Vec::new());
         node.cast_raw(
-            &other.echo,
+            other.echo.pid(&node),
             fingerprint ^ 1,
             to_body(&EchoCast::Push(2)).unwrap(),
         );
-        node.cast_raw(&other.echo, fingerprint, vec![0xff, 0xff]);
+        node.cast_raw(other.echo.pid(&node), fingerprint, vec![0xff, 0xff]);
         node.cast_raw(
-            &other.echo,
+            other.echo.pid(&node),
             fingerprint,
             to_body(&EchoCast::Push(3)).unwrap(),
         );
@@ -152,7 +153,12 @@ async fn a_server_that_crashes_on_a_remote_call_fails_the_call_and_is_gone() {
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
         let crash = to_body(&EchoWire::Crash).unwrap();
         let reply = node
-            .call_raw(&other.echo, fingerprint, crash, Duration::from_secs(5))
+            .call_raw(
+                other.echo.pid(&node),
+                fingerprint,
+                crash,
+                Duration::from_secs(5),
+            )
             .await;
         let crashed = ExitReason::Panic("asked to crash".into());
         assert_eq!(
@@ -216,9 +222,10 @@ fn to_postcard<T: serde::Serialize>(value: &T) -> Vec<u8> {
 /// Polls `whereis_global` until it gives `expected`, for at most 10 s.
 async fn until_whereis(node: &Node, name: &str, expected: Option<&RemotePid>) {
     let started = tokio::time::Instant::now();
+    let expected = expected.map(|pid| pid.pid(node));
     loop {
         let found = node.whereis_global(name).await;
-        if found.as_ref() == expected {
+        if found == expected {
             return;
         }
         assert!(
@@ -240,7 +247,10 @@ async fn a_global_name_is_found_from_another_node_and_vanishes_with_it() {
             node.wait_for(&other.echo.node, Duration::from_secs(10))
                 .await
         );
-        assert_eq!(node.whereis_global("echo").await, Some(other.echo.clone()));
+        assert_eq!(
+            node.whereis_global("echo").await,
+            Some(other.echo.pid(&node))
+        );
         assert_eq!(node.whereis_global("nobody").await, None);
         assert_eq!(node.whereis_global("not/a/name").await, None);
         assert_eq!(echo(&node, &other, "by name").await, Ok("by name".into()));
@@ -266,7 +276,12 @@ async fn a_global_name_vanishes_with_its_server() {
         let crash = to_body(&EchoWire::Crash).unwrap();
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
         let _ = node
-            .call_raw(&other.echo, fingerprint, crash, Duration::from_secs(5))
+            .call_raw(
+                other.echo.pid(&node),
+                fingerprint,
+                crash,
+                Duration::from_secs(5),
+            )
             .await;
         until_whereis(&node, "short-lived", None).await;
         // The node itself is still up.
@@ -304,7 +319,7 @@ async fn two_claims_of_a_global_name_resolve_to_the_same_one_everywhere_and_the_
         until_whereis(&two, "shared", Some(winner)).await;
         let reply = one
             .call_raw(
-                winner,
+                winner.pid(&one),
                 <Echo as gensrv::remote::Remote>::FINGERPRINT,
                 to_body(&EchoWire::Echo("winner".into())).unwrap(),
                 Duration::from_secs(5),
@@ -346,13 +361,13 @@ async fn casts_and_pipelined_calls_from_one_node_arrive_in_the_order_sent() {
         let mut pending = Vec::new();
         for n in 0..1000u64 {
             node.cast_raw(
-                &other.echo,
+                other.echo.pid(&node),
                 fingerprint,
                 to_body(&EchoCast::Push(n)).unwrap(),
             );
             if n % 100 == 99 {
                 let call = node.call_raw(
-                    &other.echo,
+                    other.echo.pid(&node),
                     fingerprint,
                     log.clone(),
                     Duration::from_secs(10),
@@ -378,7 +393,12 @@ async fn a_call_in_flight_fails_at_once_with_no_connection_when_its_node_is_kill
         let (node, mut other) = connected().await;
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
         let sleep = to_body(&EchoWire::Sleep(60_000)).unwrap();
-        let call = node.call_raw(&other.echo, fingerprint, sleep, Duration::from_secs(30));
+        let call = node.call_raw(
+            other.echo.pid(&node),
+            fingerprint,
+            sleep,
+            Duration::from_secs(30),
+        );
         let call = tokio::spawn(call);
         tokio::time::sleep(Duration::from_millis(200)).await;
         other.kill();
@@ -441,9 +461,11 @@ async fn a_node_told_of_one_node_reaches_the_others_and_keeps_them_when_it_goes(
 async fn a_typed_call_to_another_node_has_the_errors_of_a_local_one() {
     within(60, async {
         let (node, mut other) = connected().await;
-        let to = other.echo.clone();
-        let echoed = node
-            .call::<Echo, _>(&to, |reply_to| EchoCall::Echo {
+        let to = ServerRef::<Echo>::from_pid(other.echo.pid(&node)).expect("a typed handle");
+        assert!(!to.pid().is_local());
+        assert_eq!(to.pid().node().as_ref(), Some(&other.echo.node));
+        let echoed = to
+            .call(|reply_to| EchoCall::Echo {
                 text: "typed".into(),
                 reply_to,
             })
@@ -451,8 +473,8 @@ async fn a_typed_call_to_another_node_has_the_errors_of_a_local_one() {
         assert_eq!(echoed, Ok("typed".to_string()));
 
         // The caller's timeout, on the same `Call` as a local call's.
-        let slow = node
-            .call::<Echo, _>(&to, |reply_to| EchoCall::Sleep {
+        let slow = to
+            .call(|reply_to| EchoCall::Sleep {
                 ms: 2_000,
                 reply_to,
             })
@@ -461,8 +483,8 @@ async fn a_typed_call_to_another_node_has_the_errors_of_a_local_one() {
         assert_eq!(slow, Err(CallError::Timeout));
 
         // A call in flight when the node dies.
-        let pending = node
-            .call::<Echo, _>(&to, |reply_to| EchoCall::Sleep {
+        let pending = to
+            .call(|reply_to| EchoCall::Sleep {
                 ms: 60_000,
                 reply_to,
             })
@@ -484,8 +506,8 @@ async fn a_typed_call_to_another_node_has_the_errors_of_a_local_one() {
         // And one made right after: the node's departure is seen by then, or
         // comes while the call waits.
         let sent = tokio::time::Instant::now();
-        let after = node
-            .call::<Echo, _>(&to, |reply_to| EchoCall::Echo {
+        let after = to
+            .call(|reply_to| EchoCall::Echo {
                 text: "gone".into(),
                 reply_to,
             })
@@ -504,9 +526,8 @@ async fn a_typed_call_to_another_node_has_the_errors_of_a_local_one() {
 async fn a_typed_call_to_a_server_that_crashes_there_gets_its_reason() {
     within(60, async {
         let (node, other) = connected().await;
-        let crashed = node
-            .call::<Echo, ()>(&other.echo, |reply_to| EchoCall::Crash { reply_to })
-            .await;
+        let to = ServerRef::<Echo>::from_pid(other.echo.pid(&node)).expect("a typed handle");
+        let crashed = to.call(|reply_to| EchoCall::Crash { reply_to }).await;
         let reason = ExitReason::Panic("asked to crash".into());
         assert_eq!(crashed, Err(CallError::Exited(reason)));
     })

@@ -1,28 +1,198 @@
 //! Distribution over Zenoh (feature `remote`): servers on other OS processes and
-//! machines, called by pid.
+//! machines, behind the same typed handles as local ones.
 //!
-//! This is the first slice of the design in `DISTRIBUTION.md`: a [`Node`] is an
-//! embedded Zenoh peer with a runtime of its own; a server whose messages can
-//! travel ([`Remote`], written by hand for now, by `#[gen_server(remote)]` later)
-//! is [exported](Node::export) under a [`RemotePid`], and another node calls it,
-//! typed ([`Node::call`], through gensrv's own [`Call`](crate::Call)) or not
-//! ([`Node::call_raw`], [`Node::cast_raw`]), in the order the calls and casts
-//! were made. Every request carries a fingerprint of the server's message types,
-//! and a node answers a request it cannot take (garbage, an unknown pid, another
-//! version of the server) with a [`Refusal`], never a crash.
+//! A [`Node`] is an embedded Zenoh peer with a runtime of its own. A server
+//! whose messages travel (`#[gen_server(remote)]`, which implements [`Remote`])
+//! can be called from any node that holds its handle: a [`FooRef`-style
+//! handle](crate::ServerRef) found by its cluster-wide name
+//! ([`ServerRef::whereis_global`](crate::ServerRef::whereis_global), generated
+//! as `Foo::whereis_global`), made from a [`Pid`](crate::Pid) that names
+//! another node, or received inside a message. Calls and casts keep their order
+//! per sender; a call fails at once with `Exited(NoConnection)` when the
+//! server's node is gone, with `NoProc` when the server is; every request
+//! carries a fingerprint of the server's message types, and a node answers a
+//! request it cannot take (garbage, an unknown pid, another version of the
+//! server) with a [`Refusal`], never a crash.
 //!
-//! Cluster-wide names ([`Node::register_global`], [`Node::whereis_global`]) are
-//! liveliness tokens: they vanish with their server or their node, and a clash
-//! ends the holder on the higher node id.
+//! Monitors, links, exit signals and `exited()` work across nodes (each remote
+//! process has a local stand-in that mirrors its life); when a node goes, they
+//! all see `ExitReason::NoConnection`. Global names ([`Node::register_global`])
+//! are liveliness tokens: they vanish with their server or their node, and a
+//! clash ends the holder on the higher node id.
 //!
-//! Not here yet: typed handles (`FooRef`) to remote servers, `Pid` with a node,
-//! monitors and links across nodes.
+//! `DISTRIBUTION.md` has the design, the wire format and what is left.
 
+mod handle;
 mod node;
+mod proxy;
 mod wire;
 
-pub use node::{
-    NameError, Node, NodeConfig, NodeError, NodeId, Remote, RemoteCallError, RemotePid,
-    RemoteReply, ReplySink,
-};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
+
+pub use handle::{Remote, RemoteReply, ReplySink, Vtable};
+pub use node::{NameError, Node, NodeConfig, NodeError, NodeId, RemoteCallError};
 pub use wire::{Refusal, from_body, to_body};
+
+pub(crate) use handle::{RemoteServer, vtable_for};
+pub(crate) use proxy::Proxy;
+
+/// Nodes this process knows, each seen from one local node: a pid's slot.
+struct Slots {
+    /// Slot `i + 1`: the local node, and the other node.
+    nodes: Vec<(Weak<node::Inner>, NodeId)>,
+}
+
+static SLOTS: Mutex<Slots> = Mutex::new(Slots { nodes: Vec::new() });
+
+fn slots() -> std::sync::MutexGuard<'static, Slots> {
+    SLOTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The slot of node `at` as `node` sees it, made if need be. (About 65 000
+/// slots: a process that meets more nodes than that reuses the last one, and
+/// says so.)
+pub(crate) fn slot_of(node: &Node, at: &NodeId) -> u16 {
+    let mut slots = slots();
+    let me = Arc::downgrade(node.inner());
+    if let Some(i) = slots
+        .nodes
+        .iter()
+        .position(|(local, other)| other == at && Weak::ptr_eq(local, &me))
+    {
+        return (i + 1) as u16;
+    }
+    if slots.nodes.len() >= usize::from(u16::MAX) {
+        tracing::error!(node = %at, "too many nodes for pids to name: pids of this one are wrong");
+        return u16::MAX;
+    }
+    slots.nodes.push((me, at.clone()));
+    slots.nodes.len() as u16
+}
+
+/// The local node and the other node of a slot, while the local node lives.
+pub(crate) fn resolve_slot(slot: u16) -> Option<(Node, NodeId)> {
+    let slots = slots();
+    let (local, at) = slots.nodes.get(usize::from(slot).checked_sub(1)?)?;
+    Some((Node::from_inner(local.upgrade()?), at.clone()))
+}
+
+/// The node of a pid that is not local.
+pub(crate) fn node_of(pid: crate::Pid) -> Option<NodeId> {
+    if pid.is_local() {
+        return None;
+    }
+    resolve_slot(pid.slot()).map(|(_, at)| at)
+}
+
+/// The local stand-in of the process `pid` of another node.
+pub(crate) fn proxy_of(pid: crate::Pid) -> Option<Arc<dyn crate::process::AnyProcess>> {
+    let (node, at) = resolve_slot(pid.slot())?;
+    Some(node.proxy(pid, &at))
+}
+
+thread_local! {
+    /// The node whose messages are being encoded or decoded on this thread.
+    static SCOPE: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `node` as the node that pids and handles are encoded for or
+/// decoded from.
+pub(crate) fn with_node<T>(node: &Node, f: impl FnOnce() -> T) -> T {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SCOPE.with(|scope| scope.borrow_mut().pop());
+        }
+    }
+    SCOPE.with(|scope| scope.borrow_mut().push(node.clone()));
+    let _pop = Pop;
+    f()
+}
+
+/// The node of the innermost [`with_node`].
+pub(crate) fn current_node() -> Option<Node> {
+    SCOPE.with(|scope| scope.borrow().last().cloned())
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled inside [`with_node`]: a reply encoded as it is made.
+    pub(crate) struct Scoped<F> {
+        node: Node,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> Scoped<F> {
+    pub(crate) fn new(node: Node, future: F) -> Self {
+        Scoped { node, future }
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        with_node(this.node, || this.future.poll(cx))
+    }
+}
+
+/// A pid travels as its node's id and its number there: encoded and decoded
+/// only inside a node's messages (a pid encoded anywhere else is an error, not
+/// a wrong pid).
+impl serde::Serialize for crate::Pid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let node = current_node()
+            .ok_or_else(|| S::Error::custom("a Pid travels only in a gensrv node's messages"))?;
+        let wire = node
+            .wire_pid(*self)
+            .ok_or_else(|| S::Error::custom("a Pid of a node this node does not know"))?;
+        serde::Serialize::serialize(&wire, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for crate::Pid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire: wire::WirePid = serde::Deserialize::deserialize(deserializer)?;
+        let node = current_node()
+            .ok_or_else(|| D::Error::custom("a Pid travels only in a gensrv node's messages"))?;
+        Ok(node.pid_at(&wire.node, wire.index))
+    }
+}
+
+/// A handle travels as its server's pid and the fingerprint of its messages. A
+/// handle that comes back to its own node is a local handle again (or, if its
+/// server has ended, one whose requests all find no such process).
+impl<S: Remote> serde::Serialize for crate::ServerRef<S> {
+    fn serialize<Se: serde::Serializer>(&self, serializer: Se) -> Result<Se::Ok, Se::Error> {
+        serde::Serialize::serialize(&(self.pid(), S::FINGERPRINT), serializer)
+    }
+}
+
+impl<'de, S: Remote> serde::Deserialize<'de> for crate::ServerRef<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (pid, fingerprint): (crate::Pid, u64) = serde::Deserialize::deserialize(deserializer)?;
+        if fingerprint != S::FINGERPRINT {
+            return Err(D::Error::custom(Refusal::Fingerprint {
+                sender: fingerprint,
+                server: S::FINGERPRINT,
+            }));
+        }
+        if let Some(server) = crate::ServerRef::from_pid(pid) {
+            return Ok(server);
+        }
+        let node = current_node()
+            .ok_or_else(|| D::Error::custom("a handle travels only in a gensrv node's messages"))?;
+        RemoteServer::gone(&node, pid)
+            .map(crate::ServerRef::from_remote)
+            .ok_or_else(|| D::Error::custom("the server's messages do not travel"))
+    }
+}

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -15,8 +14,11 @@ use zenoh::qos::CongestionControl;
 use zenoh::query::{ConsolidationMode, Query};
 use zenoh::sample::Sample;
 
-use super::wire::{self, Refusal, Request};
-use crate::{Call, CallError, ExitReason, GenServer, Pid, ReplyTo, ServerRef};
+use super::handle::{RemoteReply, ReplySink, call_error};
+use super::proxy::{Proxy, Sink};
+use super::wire::{self, Put, Refusal, Request, WirePid};
+use crate::process::AnyProcess;
+use crate::{ExitReason, GenServer, Pid, ServerRef};
 
 /// How a node joins the cluster.
 ///
@@ -101,7 +103,7 @@ pub enum NameError {
     /// Another node's server holds the name and wins over this claim (see
     /// [`Node::whereis_global`]): the server that claimed it has been ended.
     #[error("the name is taken by {0}")]
-    Taken(RemotePid),
+    Taken(Pid),
     /// Zenoh failed to declare the name.
     #[error("zenoh: {0}")]
     Zenoh(String),
@@ -131,131 +133,6 @@ impl fmt::Debug for NodeId {
     }
 }
 
-/// A server on some node, as another node names it: the node, and the number of
-/// the server's [`Pid`](crate::Pid) there. (To become `Pid` itself, which will
-/// carry its node: see `DISTRIBUTION.md`.)
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RemotePid {
-    /// The node the server runs on.
-    pub node: NodeId,
-    /// The local number of its pid there.
-    pub index: u64,
-}
-
-impl fmt::Display for RemotePid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{}.{}>", self.node, self.index)
-    }
-}
-
-/// The reply a server's wire dispatch gives: its encoded reply, once the call is done.
-pub type RemoteReply = Pin<Box<dyn Future<Output = Result<Vec<u8>, Refusal>> + Send>>;
-
-/// A server whose calls can come from other nodes.
-///
-/// `#[gen_server(remote)]` is to write this; until it does, it is written by hand:
-/// decode the body into the server's wire message (its call enum without the
-/// `ReplyTo`s) with [`from_body`](super::from_body), make the call through
-/// `server`, and encode the reply with [`to_body`](super::to_body).
-pub trait Remote: GenServer {
-    /// A hash of the server's wire messages and replies: two nodes talk to a server
-    /// only if they agree on it.
-    const FINGERPRINT: u64;
-
-    /// Decodes one call from the wire and sends it to `server`. An `Err` (a body
-    /// that does not decode) is sent back to the caller; so is an `Err` of the
-    /// future (the call failed).
-    fn dispatch_call(server: &ServerRef<Self>, body: &[u8]) -> Result<RemoteReply, Refusal>;
-
-    /// Decodes one cast from the wire and sends it to `server`. An `Err` is logged
-    /// (a cast has no one to answer).
-    fn dispatch_cast(server: &ServerRef<Self>, body: &[u8]) -> Result<(), Refusal>;
-
-    /// Takes a call message apart, on the caller's node: the body of its wire
-    /// message, and where its reply goes ([`ReplySink::new`] of its `ReplyTo`,
-    /// which knows how to decode the reply type of that variant).
-    fn split_call(call: Self::Call) -> Result<(Vec<u8>, ReplySink), Refusal>;
-
-    /// Encodes a cast for the wire, on the caller's node: the body
-    /// [`dispatch_cast`](Remote::dispatch_cast) decodes there.
-    fn encode_cast(cast: Self::Cast) -> Result<Vec<u8>, Refusal>;
-}
-
-/// Where the reply of a call to another node goes: the call's `ReplyTo`, with
-/// the decoding of its reply type. Made by [`Remote::split_call`].
-pub struct ReplySink(Box<dyn FnOnce(Result<&[u8], CallError>) + Send>);
-
-impl ReplySink {
-    /// The sink of a call whose reply is an `R`.
-    pub fn new<R>(reply_to: ReplyTo<R>) -> ReplySink
-    where
-        R: serde::de::DeserializeOwned + Send + 'static,
-    {
-        ReplySink(Box::new(move |reply| match reply {
-            Ok(body) => match super::from_body::<R>(body) {
-                Ok(reply) => {
-                    let _ = reply_to.send(reply);
-                }
-                Err(refusal) => reply_to.fail_with(CallError::Refused(format!(
-                    "the reply did not decode: {refusal}"
-                ))),
-            },
-            Err(error) => reply_to.fail_with(error),
-        }))
-    }
-
-    /// Delivers the encoded reply, or the call's error.
-    pub(crate) fn deliver(self, reply: Result<&[u8], CallError>) {
-        (self.0)(reply)
-    }
-}
-
-impl fmt::Debug for ReplySink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ReplySink")
-    }
-}
-
-/// What a call to another node failed with, as its caller sees it.
-pub(crate) fn call_error(error: RemoteCallError) -> CallError {
-    match error {
-        RemoteCallError::NoConnection => CallError::Exited(ExitReason::NoConnection),
-        RemoteCallError::Timeout => CallError::Timeout,
-        RemoteCallError::Refused(Refusal::NoProc) => CallError::NoProc,
-        RemoteCallError::Refused(Refusal::Failed(error)) => error,
-        RemoteCallError::Refused(refusal) => CallError::Refused(refusal.to_string()),
-        RemoteCallError::Zenoh(error) => CallError::Refused(format!("zenoh: {error}")),
-    }
-}
-
-/// An exported server, whatever its type.
-trait Exported: Send + Sync {
-    fn fingerprint(&self) -> u64;
-    fn is_alive(&self) -> bool;
-    fn dispatch_call(&self, body: &[u8]) -> Result<RemoteReply, Refusal>;
-    fn dispatch_cast(&self, body: &[u8]) -> Result<(), Refusal>;
-}
-
-impl<S: Remote> Exported for ServerRef<S> {
-    fn fingerprint(&self) -> u64 {
-        S::FINGERPRINT
-    }
-
-    fn is_alive(&self) -> bool {
-        ServerRef::is_alive(self)
-    }
-
-    fn dispatch_call(&self, body: &[u8]) -> Result<RemoteReply, Refusal> {
-        S::dispatch_call(self, body)
-    }
-
-    fn dispatch_cast(&self, body: &[u8]) -> Result<(), Refusal> {
-        S::dispatch_cast(self, body)
-    }
-}
-
-type Exports = Mutex<HashMap<u64, Arc<dyn Exported>>>;
-
 /// Why a call to another node failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteCallError {
@@ -284,10 +161,11 @@ pub struct Node {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     id: NodeId,
     cluster: String,
-    exports: Arc<Exports>,
+    /// The stand-ins of other nodes' processes, and the watchers for theirs.
+    relations: Arc<Relations>,
     /// This node's holders of global names.
     held: Arc<Held>,
     /// Which nodes have gone, and how often: see [`Departures`].
@@ -323,6 +201,71 @@ enum Outgoing {
     Cast {
         frame: Vec<u8>,
     },
+}
+
+/// The proxies of this node (see `proxy.rs`), by pid and by the key their
+/// `Down` comes with, and the sinks that watch this node's processes for others.
+#[derive(Default)]
+pub(crate) struct Relations {
+    proxies: Mutex<Proxies>,
+    sinks: Mutex<HashMap<NodeId, Arc<Sink>>>,
+}
+
+#[derive(Default)]
+struct Proxies {
+    by_pid: HashMap<Pid, Arc<Proxy>>,
+    by_key: HashMap<u64, Pid>,
+    next_key: u64,
+}
+
+impl Relations {
+    fn proxies(&self) -> std::sync::MutexGuard<'_, Proxies> {
+        self.proxies.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sinks(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Arc<Sink>>> {
+        self.sinks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the proxy `Down { key }` is for.
+    fn down(&self, key: u64, reason: ExitReason) {
+        let proxy = {
+            let mut proxies = self.proxies();
+            let Some(pid) = proxies.by_key.remove(&key) else {
+                return;
+            };
+            proxies.by_pid.remove(&pid)
+        };
+        if let Some(proxy) = proxy {
+            proxy.end(reason);
+        }
+    }
+
+    /// `node` is gone: every proxy of its processes ends with `NoConnection`,
+    /// and its sink goes.
+    fn node_gone(&self, node: &NodeId) {
+        let gone: Vec<Arc<Proxy>> = {
+            let mut proxies = self.proxies();
+            let pids: Vec<Pid> = proxies
+                .by_pid
+                .iter()
+                .filter(|(_, proxy)| proxy.at() == node)
+                .map(|(pid, _)| *pid)
+                .collect();
+            pids.into_iter()
+                .filter_map(|pid| {
+                    let proxy = proxies.by_pid.remove(&pid)?;
+                    proxies.by_key.remove(&proxy.key);
+                    Some(proxy)
+                })
+                .collect()
+        };
+        let sink = self.sinks().remove(node);
+        drop(sink);
+        for proxy in gone {
+            proxy.end(ExitReason::NoConnection);
+        }
+    }
 }
 
 impl Inner {
@@ -401,7 +344,7 @@ struct Presence {
 
 /// A claim of a global name, from its token's key
 /// (`gensrv/<cluster>/name/<name>/<node>/<index>`): the name and its holder.
-fn parse_claim(cluster: &str, key: &str) -> Option<(String, RemotePid)> {
+fn parse_claim(cluster: &str, key: &str) -> Option<(String, WirePid)> {
     let rest = key.strip_prefix(&format!("gensrv/{cluster}/name/"))?;
     let mut parts = rest.split('/');
     let (Some(name), Some(node), Some(index), None) =
@@ -409,7 +352,7 @@ fn parse_claim(cluster: &str, key: &str) -> Option<(String, RemotePid)> {
     else {
         return None;
     };
-    let holder = RemotePid {
+    let holder = WirePid {
         node: NodeId::parse(node)?,
         index: index.parse().ok()?,
     };
@@ -418,7 +361,7 @@ fn parse_claim(cluster: &str, key: &str) -> Option<(String, RemotePid)> {
 
 /// Whether claim `a` of a name wins over claim `b`: the lowest node id, then the
 /// lowest index, so that every node that sees both decides the same.
-fn wins(a: &RemotePid, b: &RemotePid) -> bool {
+fn wins(a: &WirePid, b: &WirePid) -> bool {
     (&a.node, a.index) < (&b.node, b.index)
 }
 
@@ -428,13 +371,13 @@ fn wins(a: &RemotePid, b: &RemotePid) -> bool {
 type Held = Mutex<HashMap<String, Vec<(u64, Arc<dyn Fn(ExitReason) + Send + Sync>)>>>;
 
 /// Ends the local holders of `name` that `claim` wins over.
-fn resolve_clash(held: &Held, me: &NodeId, name: &str, claim: &RemotePid) {
+fn resolve_clash(held: &Held, me: &NodeId, name: &str, claim: &WirePid) {
     let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(holders) = held.get_mut(name) else {
         return;
     };
     holders.retain(|(index, end)| {
-        let mine = RemotePid {
+        let mine = WirePid {
             node: me.clone(),
             index: *index,
         };
@@ -475,10 +418,13 @@ impl Node {
             .build()
             .map_err(|e| NodeError::Zenoh(format!("runtime: {e}")))?;
         let handle = runtime.handle().clone();
-        let exports: Arc<Exports> = Arc::default();
         let cluster = config.cluster.clone();
-        let served = exports.clone();
-        let cast_to = exports.clone();
+        // The node's callbacks need the node, which is made from what they
+        // return: they get it once it exists.
+        let this: Arc<std::sync::OnceLock<std::sync::Weak<Inner>>> = Arc::default();
+        let (served, cast_to, left) = (this.clone(), this.clone(), this.clone());
+        let relations: Arc<Relations> = Arc::default();
+        let gone_from = relations.clone();
         let held: Arc<Held> = Arc::default();
         let departures = Arc::new(Departures::new(HashMap::new()));
         let departed = departures.clone();
@@ -498,14 +444,23 @@ impl Node {
                     // other: the request goes into the server's mailbox here, so
                     // in the order it came, and only the wait for the reply is
                     // spawned, on the node's runtime.
-                    let reply = dispatch(&served, &query);
-                    handle.spawn(serve(reply, query));
+                    let Some(node) = served.get().and_then(std::sync::Weak::upgrade) else {
+                        return;
+                    };
+                    let node = Node::from_inner(node);
+                    let reply = super::with_node(&node, || dispatch(&query));
+                    handle.spawn(super::Scoped::new(node, serve(reply, query)));
                 })
                 .await
                 .map_err(zenoh_error)?;
             let subscriber = session
                 .declare_subscriber(cast_key(&cluster, &id))
-                .callback(move |sample| cast(&cast_to, &sample))
+                .callback(move |sample| {
+                    if let Some(node) = cast_to.get().and_then(std::sync::Weak::upgrade) {
+                        let node = Node::from_inner(node);
+                        super::with_node(&node, || put(&node, &sample));
+                    }
+                })
                 .await
                 .map_err(zenoh_error)?;
             // Every claim of a global name, those made before this node came
@@ -537,6 +492,9 @@ impl Node {
                         return;
                     };
                     let up = sample.kind() == zenoh::sample::SampleKind::Put;
+                    if !up {
+                        gone_from.node_gone(&node);
+                    }
                     departed.send_modify(|nodes| {
                         let presence = nodes.entry(node).or_default();
                         if presence.up && !up {
@@ -561,11 +519,11 @@ impl Node {
                 return Err(e);
             }
         };
-        Ok(Node {
+        let node = Node {
             inner: Arc::new(Inner {
                 id,
                 cluster: config.cluster,
-                exports,
+                relations,
                 held,
                 departures,
                 senders: Mutex::default(),
@@ -579,7 +537,107 @@ impl Node {
                 }),
                 runtime: Some(runtime),
             }),
+        };
+        let _ = this.set(Arc::downgrade(&node.inner));
+        drop(left);
+        Ok(node)
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Node {
+        Node { inner }
+    }
+
+    /// The proxy of `pid`, a process of node `at` (see `proxy.rs`): the one
+    /// there is, or a new one, which asks `at` to tell when the process ends.
+    pub(crate) fn proxy(&self, pid: Pid, at: &NodeId) -> Arc<Proxy> {
+        let relations = &self.inner.relations;
+        if self.is_gone(at) {
+            return Proxy::ended(self, pid, at, ExitReason::NoConnection);
+        }
+        let (proxy, new) = {
+            let mut proxies = relations.proxies();
+            match proxies.by_pid.get(&pid) {
+                Some(proxy) => (proxy.clone(), false),
+                None => {
+                    proxies.next_key += 1;
+                    let key = proxies.next_key;
+                    let proxy = Arc::new(Proxy::new(self, pid, at, key));
+                    proxies.by_pid.insert(pid, proxy.clone());
+                    proxies.by_key.insert(key, pid);
+                    (proxy, true)
+                }
+            }
+        };
+        if new {
+            self.send_put(
+                at,
+                &Put::Monitor {
+                    from: self.inner.id.clone(),
+                    to: pid.index(),
+                    key: proxy.key,
+                },
+            );
+            // Gone in between: the departure may have missed it.
+            if self.is_gone(at) {
+                relations.node_gone(at);
+            }
+        }
+        proxy
+    }
+
+    /// Whether node `at` has been seen, and seen gone.
+    fn is_gone(&self, at: &NodeId) -> bool {
+        self.inner
+            .departures
+            .borrow()
+            .get(at)
+            .is_some_and(|presence| !presence.up)
+    }
+
+    /// The pid numbered `index` on node `at`, as this node names it.
+    pub(crate) fn pid_at(&self, at: &NodeId, index: u64) -> Pid {
+        if *at == self.inner.id {
+            return Pid::from_parts(0, index);
+        }
+        Pid::from_parts(super::slot_of(self, at), index)
+    }
+
+    /// `pid` as it travels from this node; `None` for a pid of a node this node
+    /// does not know (another node's, in the same OS process).
+    pub(crate) fn wire_pid(&self, pid: Pid) -> Option<WirePid> {
+        if pid.is_local() {
+            return Some(WirePid {
+                node: self.inner.id.clone(),
+                index: pid.index(),
+            });
+        }
+        let (node, at) = Node::of_slot(pid.slot())?;
+        Arc::ptr_eq(&node.inner, &self.inner).then_some(WirePid {
+            node: at,
+            index: pid.index(),
         })
+    }
+
+    /// The node and the remote node of a slot.
+    pub(crate) fn of_slot(slot: u16) -> Option<(Node, NodeId)> {
+        super::resolve_slot(slot)
+    }
+
+    /// The pid numbered `index` on node `at` (what a node process prints, say).
+    /// Not a public API.
+    #[doc(hidden)]
+    pub fn __pid(&self, at: &NodeId, index: u64) -> Pid {
+        self.pid_at(at, index)
+    }
+
+    /// The number of `pid` on its node. Not a public API.
+    #[doc(hidden)]
+    pub fn __index(pid: Pid) -> u64 {
+        pid.index()
     }
 
     /// This node's id.
@@ -635,20 +693,6 @@ impl Node {
         }
     }
 
-    /// Lets other nodes call `server`; the name they call it by.
-    pub fn export<S: Remote>(&self, server: &ServerRef<S>) -> RemotePid {
-        let index = server.pid().index();
-        self.inner
-            .exports
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(index, Arc::new(server.clone()));
-        RemotePid {
-            node: self.inner.id.clone(),
-            index,
-        }
-    }
-
     /// Registers `server` under the cluster-wide `name` (Erlang's
     /// `global:register_name`), exporting it: the name is seen from every node
     /// until the server ends or its node goes. When two claims meet (they can
@@ -657,15 +701,23 @@ impl Node {
     /// with `Error("global name .. taken by ..")`, as with Erlang's default
     /// resolution: at once with [`NameError::Taken`] if the winner is already
     /// seen, or later, when its claim comes.
-    pub async fn register_global<S: Remote>(
+    pub async fn register_global<S: GenServer>(
         &self,
         server: &ServerRef<S>,
         name: &str,
-    ) -> Result<RemotePid, NameError> {
+    ) -> Result<Pid, NameError> {
         if !valid_name(name) {
             return Err(NameError::Invalid(name.into()));
         }
-        let pid = self.export(server);
+        let Some(process) = server.local() else {
+            return Err(NameError::Invalid(format!(
+                "{name}: a server registers its global name from its own node"
+            )));
+        };
+        let pid = WirePid {
+            node: self.inner.id.clone(),
+            index: process.core.pid().index(),
+        };
         let key = format!(
             "{}/{}/{}",
             name_key(&self.inner.cluster, name),
@@ -708,23 +760,28 @@ impl Node {
         declared.await?;
         // Claims made before this one were seen by the subscriber before this
         // holder was recorded: settle with them now.
-        if let Some(winner) = self.whereis_global(name).await {
+        if let Some(winner) = self.global_holder(name).await {
             resolve_clash(&self.inner.held, &self.inner.id, name, &winner);
             if wins(&winner, &pid) {
-                return Err(NameError::Taken(winner));
+                return Err(NameError::Taken(self.pid_at(&winner.node, winner.index)));
             }
         }
         if !server.is_alive() {
             return Err(NameError::NoProc);
         }
-        Ok(pid)
+        Ok(server.pid())
     }
 
     /// The server registered as `name` anywhere in the cluster, as this node sees
     /// it now (Erlang's `global:whereis_name`). If several claim it, the one on the
     /// lowest node id wins (then the lowest pid), so that nodes which see the same
     /// claims agree.
-    pub async fn whereis_global(&self, name: &str) -> Option<RemotePid> {
+    pub async fn whereis_global(&self, name: &str) -> Option<Pid> {
+        let holder = self.global_holder(name).await?;
+        Some(self.pid_at(&holder.node, holder.index))
+    }
+
+    async fn global_holder(&self, name: &str) -> Option<WirePid> {
         if !valid_name(name) {
             return None;
         }
@@ -738,7 +795,7 @@ impl Node {
                 .timeout(Duration::from_millis(500))
                 .await
                 .ok()?;
-            let mut best: Option<RemotePid> = None;
+            let mut best: Option<WirePid> = None;
             while let Ok(reply) = replies.recv_async().await {
                 let Ok(sample) = reply.result() else { continue };
                 let Some((_, claim)) = parse_claim(&cluster, sample.key_expr().as_str()) else {
@@ -753,77 +810,92 @@ impl Node {
         .await
     }
 
-    /// Calls `to` with an encoded body (what a typed handle will do for you):
-    /// the encoded reply, or why there is none. The request is on its way, in
-    /// order after every earlier request of this node to that node, when this
+    /// Where `pid` runs, as this node names nodes: its node, and its number there.
+    fn locate(&self, pid: Pid) -> Option<(NodeId, u64)> {
+        let wire = self.wire_pid(pid)?;
+        Some((wire.node, wire.index))
+    }
+
+    /// Calls `to` with an encoded body (what a typed handle does for you): the
+    /// encoded reply, or why there is none. The request is on its way, in order
+    /// after every earlier request of this node to that node, when this
     /// returns; the future only waits for the reply.
     pub fn call_raw(
         &self,
-        to: &RemotePid,
+        to: Pid,
         fingerprint: u64,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + use<> {
+        let (at, index) = self
+            .locate(to)
+            .unwrap_or_else(|| (self.inner.id.clone(), u64::MAX));
         let frame = wire::encode(&Request {
-            to: to.index,
+            to: index,
             fingerprint,
             body,
         });
-        self.call_frame(&to.node, frame, timeout)
+        self.call_frame(&at, frame, timeout)
     }
 
-    /// Calls the server `to` of type `S` with the message `make` builds around the
-    /// `ReplyTo`, exactly as [`ServerRef::call`] does for a local server: the
-    /// same [`Call`], timeout (5 s unless set), and errors. A call to a node that
-    /// is gone fails at once with `Exited(NoConnection)`; a server that ends there
-    /// before replying gives `Exited(its reason)`; anything the node there refused
-    /// (another version of `S`, a pid with no server) gives `NoReply` for now, and
-    /// is logged. The request is on its way when this returns.
-    ///
-    /// The [`Call`]'s pid is [`Pid::EXTERNAL`] until a `Pid` can name a process on
-    /// another node (see `DISTRIBUTION.md`).
-    pub fn call<S: Remote, R>(
+    /// Sends a typed call's request to `index` on node `at`, and hands its reply
+    /// to `sink`, decoded in this node's scope, when it comes.
+    pub(crate) fn send_call(
         &self,
-        to: &RemotePid,
-        make: impl FnOnce(ReplyTo<R>) -> S::Call,
-    ) -> Call<R>
-    where
-        R: serde::de::DeserializeOwned + Send + 'static,
-    {
-        let (sender, receiver) = oneshot::channel();
-        let message = make(ReplyTo::new(sender));
-        let (body, sink) = match S::split_call(message) {
-            Ok(split) => split,
-            Err(refusal) => return Call::failed(CallError::Refused(refusal.to_string())),
-        };
-        // The caller's timeout is set on the `Call`, after this returns: the query
-        // itself waits long, and a reply that comes after the caller stopped
-        // waiting is dropped by the `ReplyTo`.
-        let reply = self.call_raw(to, S::FINGERPRINT, body, QUERY_TIMEOUT);
+        at: &NodeId,
+        index: u64,
+        fingerprint: u64,
+        body: Vec<u8>,
+        sink: ReplySink,
+    ) {
+        let frame = wire::encode(&Request {
+            to: index,
+            fingerprint,
+            body,
+        });
+        // The caller's timeout runs on its `Call`: the query itself waits long,
+        // and a reply that comes after the caller stopped waiting is dropped by
+        // the `ReplyTo`.
+        let reply = self.call_frame(at, frame, QUERY_TIMEOUT);
+        let node = self.clone();
         let runtime = self
             .inner
             .runtime
             .as_ref()
             .expect("the runtime lives as long as the node");
         runtime.spawn(async move {
-            match reply.await {
+            let reply = reply.await;
+            super::with_node(&node, || match reply {
                 Ok(body) => sink.deliver(Ok(&body)),
                 Err(error) => sink.deliver(Err(call_error(error))),
-            }
+            });
         });
-        Call::sent(receiver, Pid::EXTERNAL, None)
     }
 
     /// Casts an encoded body to `to`: in order after every earlier request of
     /// this node to that node. Never waits; a cast to a node that is gone or to a
     /// pid that does not exist there is dropped (there is no reply to say so).
-    pub fn cast_raw(&self, to: &RemotePid, fingerprint: u64, body: Vec<u8>) {
-        let frame = wire::encode(&Request {
-            to: to.index,
-            fingerprint,
-            body,
-        });
-        self.send(&to.node, Outgoing::Cast { frame });
+    pub fn cast_raw(&self, to: Pid, fingerprint: u64, body: Vec<u8>) {
+        if let Some((at, index)) = self.locate(to) {
+            self.send_put(
+                &at,
+                &Put::Cast {
+                    to: index,
+                    fingerprint,
+                    body,
+                },
+            );
+        }
+    }
+
+    /// Sends `put` to node `at`, in order with this node's other requests to it.
+    pub(crate) fn send_put(&self, at: &NodeId, put: &Put) {
+        self.send(
+            at,
+            Outgoing::Cast {
+                frame: wire::encode(put),
+            },
+        );
     }
 
     /// Sends a frame as is, however malformed: for tests of what a node does with
@@ -834,7 +906,7 @@ impl Node {
         node: &NodeId,
         frame: Vec<u8>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + use<> {
         self.call_frame(node, frame, timeout)
     }
 
@@ -850,7 +922,7 @@ impl Node {
         node: &NodeId,
         frame: Vec<u8>,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Vec<u8>, RemoteCallError>> + Send + use<> {
         let (reply, replied) = oneshot::channel();
         self.send(
             node,
@@ -986,47 +1058,83 @@ async fn receive(
     Ok(answer?)
 }
 
-/// Hands a cast from another node to the exported server, in the order casts
-/// come (Zenoh's callback, not a task). Never panics on any input.
-fn cast(exports: &Exports, sample: &Sample) {
+/// Handles what another node put, in the order it came (Zenoh's callback, not a
+/// task). Never panics on any input.
+fn put(node: &Node, sample: &Sample) {
     let handled = (|| {
-        let request: Request = wire::decode(&sample.payload().to_bytes())?;
-        let server = exported(exports, request.to, request.fingerprint)?;
-        server.dispatch_cast(&request.body)
+        let put: Put = wire::decode(&sample.payload().to_bytes())?;
+        let relations = &node.inner.relations;
+        match put {
+            Put::Cast {
+                to,
+                fingerprint,
+                body,
+            } => running(to)?.remote_cast(fingerprint, &body)?,
+            Put::Monitor { from, to, key } => {
+                let sink = relations
+                    .sinks()
+                    .entry(from.clone())
+                    .or_insert_with(|| Arc::new(Sink::new(node, &from)))
+                    .clone();
+                let watched = crate::registry::by_pid(Pid::from_parts(0, to))
+                    .is_some_and(|target| sink.watch(&*target, key));
+                if !watched {
+                    node.send_put(
+                        &from,
+                        &Put::Down {
+                            key,
+                            reason: ExitReason::NoProc,
+                        },
+                    );
+                }
+            }
+            Put::Down { key, reason } => relations.down(key, reason),
+            Put::Link { from, to } => {
+                let from_pid = node.pid_at(&from.node, from.index);
+                let proxy = node.proxy(from_pid, &from.node);
+                if let Ok(target) = running(to) {
+                    if proxy.core().add_link(target.clone()) {
+                        target.core().add_link(proxy);
+                    }
+                }
+            }
+            Put::Unlink { from, to } => {
+                let from_pid = node.pid_at(&from.node, from.index);
+                if let Ok(target) = running(to) {
+                    target.core().remove_link(from_pid);
+                    if let Some(proxy) = relations.proxies().by_pid.get(&from_pid) {
+                        proxy.core().remove_link(target.core().pid());
+                    }
+                }
+            }
+            Put::Exit { from, to, reason } => {
+                let from = node.pid_at(&from.node, from.index);
+                crate::process::exit_signal(&*running(to)?, from, reason, false);
+            }
+            Put::Stop { to, reason } => {
+                running(to)?.send_sys(crate::mailbox::Sys::Stop(reason));
+            }
+        }
+        Ok::<_, Refusal>(())
     })();
     if let Err(refusal) = handled {
-        tracing::debug!(%refusal, "cast from another node dropped");
+        tracing::debug!(%refusal, "message from another node dropped");
     }
 }
 
-/// The exported server `to`, if it runs and its fingerprint is `fingerprint`.
-fn exported(exports: &Exports, to: u64, fingerprint: u64) -> Result<Arc<dyn Exported>, Refusal> {
-    let server = {
-        let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
-        match exports.get(&to) {
-            Some(server) if server.is_alive() => server.clone(),
-            Some(_) => {
-                exports.remove(&to);
-                return Err(Refusal::NoProc);
-            }
-            None => return Err(Refusal::NoProc),
-        }
-    };
-    if server.fingerprint() != fingerprint {
-        return Err(Refusal::Fingerprint {
-            sender: fingerprint,
-            server: server.fingerprint(),
-        });
-    }
-    Ok(server)
+/// The local process numbered `index`, if it runs.
+fn running(index: u64) -> Result<Arc<dyn AnyProcess>, Refusal> {
+    crate::registry::by_pid(Pid::from_parts(0, index))
+        .filter(|process| process.core().is_running())
+        .ok_or(Refusal::NoProc)
 }
 
-/// Decodes a query and hands it to the exported server; the reply to come, or
-/// why there is none. Never panics on any input.
-fn dispatch(exports: &Exports, query: &Query) -> Result<RemoteReply, Refusal> {
+/// Decodes a query and hands it to its server; the reply to come, or why there
+/// is none. Never panics on any input.
+fn dispatch(query: &Query) -> Result<RemoteReply, Refusal> {
     let frame = query.payload().map(|p| p.to_bytes()).unwrap_or_default();
     let request: Request = wire::decode(&frame)?;
-    exported(exports, request.to, request.fingerprint)?.dispatch_call(&request.body)
+    running(request.to)?.remote_call(request.fingerprint, &request.body)
 }
 
 /// Waits for the reply to one query and sends it, or the reason there is none.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The first bytes of every frame: not a gensrv node if they differ.
 pub(crate) const MAGIC: [u8; 2] = *b"gs";
 /// The version of the frames themselves (not of any server's messages).
-pub(crate) const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 2;
 
 /// A call from another node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -22,6 +22,52 @@ pub(crate) struct Request {
     pub(crate) fingerprint: u64,
     /// The server's wire message, in postcard.
     pub(crate) body: Vec<u8>,
+}
+
+/// A pid as it travels: its node, and its number there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct WirePid {
+    pub(crate) node: super::NodeId,
+    pub(crate) index: u64,
+}
+
+impl std::fmt::Display for WirePid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}.{}>", self.node, self.index)
+    }
+}
+
+/// What a node sends another that wants no answer: casts, and the signals that
+/// keep monitors and links across nodes. Sent in order with the calls.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Put {
+    /// A cast to the server `to`.
+    Cast {
+        to: u64,
+        fingerprint: u64,
+        body: Vec<u8>,
+    },
+    /// Node `from` stands in for the process `to` (a proxy, see `proxy.rs`):
+    /// send it `Down { key, .. }` when `to` ends (at once if it has).
+    Monitor {
+        from: super::NodeId,
+        to: u64,
+        key: u64,
+    },
+    /// The process watched under `key` has ended.
+    Down { key: u64, reason: crate::ExitReason },
+    /// `from` (on the sending node) linked itself to `to`.
+    Link { from: WirePid, to: u64 },
+    /// `from` removed its link to `to`.
+    Unlink { from: WirePid, to: u64 },
+    /// An exit signal from `from` to `to` (OTP's `exit/2`; not a link's).
+    Exit {
+        from: WirePid,
+        to: u64,
+        reason: crate::ExitReason,
+    },
+    /// Stop `to` with `reason` (OTP's `gen_server:stop`).
+    Stop { to: u64, reason: crate::ExitReason },
 }
 
 /// Why a node refused or failed a request; travels back in the reply.
@@ -47,6 +93,9 @@ pub enum Refusal {
     /// The call reached the server and failed there: the caller there got this.
     #[error("call failed there: {0}")]
     Failed(crate::CallError),
+    /// The server there is not `#[gen_server(remote)]`: its messages do not travel.
+    #[error("{0} takes no messages from other nodes")]
+    NotRemote(String),
 }
 
 /// Encodes a frame: header, then `value` in postcard.

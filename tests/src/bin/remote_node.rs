@@ -1,5 +1,5 @@
 //! A node for the distribution tests: starts a node on a free port of 127.0.0.1,
-//! exports an echo server (registered under the global name given as the first
+//! starts an echo server (registered under the global name given as the first
 //! argument, if any), prints `READY <endpoint> <node id> <pid index>`, and runs
 //! until its standard input closes (its parent ended) or it is killed.
 
@@ -17,16 +17,13 @@ async fn main() {
         match Node::start(NodeConfig::default().listen([endpoint.clone()])).await {
             Ok(node) => {
                 let echo = Start::<Echo>::new(()).await.expect("echo starts");
-                let pid = match std::env::args().nth(1) {
-                    // A claim that loses at once still reports its pid (now dead):
-                    // the clash test calls it.
-                    Some(name) => match node.register_global(&echo, &name).await {
-                        Ok(pid) => pid,
-                        Err(_) => node.export(&echo),
-                    },
-                    None => node.export(&echo),
-                };
-                println!("READY {endpoint} {} {}", pid.node, pid.index);
+                // A claim that loses at once still reports its pid (now dead):
+                // the clash test calls it.
+                if let Some(name) = std::env::args().nth(1) {
+                    let _ = node.register_global(&echo, &name).await;
+                }
+                let index = Node::__index(echo.pid());
+                println!("READY {endpoint} {} {index}", node.id());
                 // Until the parent goes: a read on a blocking thread.
                 let _ = tokio::task::spawn_blocking(|| {
                     let _ = std::io::stdin().read_to_end(&mut Vec::new());

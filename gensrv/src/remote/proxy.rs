@@ -1,0 +1,223 @@
+//! Monitors, links and exit signals across nodes.
+//!
+//! A process of another node that something here monitors, links to, signals or
+//! holds a handle to has a local stand-in, its [`Proxy`]: a process core with
+//! the remote pid, which mirrors the remote process's life. When it is made, it
+//! asks the process's node to tell it when the process ends (`Put::Monitor`);
+//! when the answer comes (`Put::Down`), or when that node goes
+//! (`NoConnection`), the proxy ends with that reason, and the local machinery
+//! does the rest: every local monitor of it gets its `Down`, every local link
+//! its exit signal, every `exited()` resolves.
+//!
+//! The other direction is symmetric: a link from a process here to one there is
+//! also made there, between that process and *its* proxy of the one here, so
+//! that each side learns of the other's end from its own proxy. Non-link exit
+//! signals (`exit/2`, `kill`) and stop requests are forwarded as they are.
+//!
+//! On the watched process's node, the watcher is a [`Sink`] per watching node:
+//! it turns the `Down` its process sends into a `Put::Down` to that node.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use super::node::{Inner, Node, NodeId};
+use super::wire::Put;
+use crate::mailbox::Sys;
+use crate::process::{AnyProcess, ProcessCore};
+use crate::{ExitReason, MonitorRef, Pid};
+
+/// The local stand-in of a process on another node.
+pub(crate) struct Proxy {
+    core: ProcessCore,
+    node: Weak<Inner>,
+    at: NodeId,
+    /// What its node's `Down` for it carries.
+    pub(crate) key: u64,
+}
+
+impl Proxy {
+    pub(crate) fn new(node: &Node, pid: Pid, at: &NodeId, key: u64) -> Proxy {
+        Proxy {
+            core: ProcessCore::new(pid, None, None),
+            node: Arc::downgrade(node.inner()),
+            at: at.clone(),
+            key,
+        }
+    }
+
+    /// A proxy of a process known to have ended.
+    pub(crate) fn ended(node: &Node, pid: Pid, at: &NodeId, reason: ExitReason) -> Arc<Proxy> {
+        let proxy = Arc::new(Proxy::new(node, pid, at, 0));
+        proxy.core.finish(reason);
+        proxy
+    }
+
+    pub(crate) fn at(&self) -> &NodeId {
+        &self.at
+    }
+
+    fn put(&self, put: &Put) {
+        if let Some(inner) = self.node.upgrade() {
+            Node::from_inner(inner).send_put(&self.at, put);
+        }
+    }
+
+    fn wire(&self, pid: Pid) -> Option<super::wire::WirePid> {
+        let node = Node::from_inner(self.node.upgrade()?);
+        node.wire_pid(pid)
+    }
+
+    /// An exit signal to the process there. A link's signal is not sent: the
+    /// other side learns of the end from its own proxy of the process that ended
+    /// here; only the link is forgotten here.
+    pub(crate) fn exit_signal(&self, from: Pid, reason: ExitReason, link: bool) {
+        if link {
+            self.core.remove_link(from);
+            return;
+        }
+        if let Some(from) = self.wire(from) {
+            self.put(&Put::Exit {
+                from,
+                to: self.core.pid().index(),
+                reason,
+            });
+        }
+    }
+
+    /// The local process `from` linked itself to this one: links them there too.
+    pub(crate) fn linked(&self, from: Pid) {
+        if let Some(from) = self.wire(from) {
+            self.put(&Put::Link {
+                from,
+                to: self.core.pid().index(),
+            });
+        }
+    }
+
+    /// The local process `from` removed its link to this one.
+    pub(crate) fn unlinked(&self, from: Pid) {
+        if let Some(from) = self.wire(from) {
+            self.put(&Put::Unlink {
+                from,
+                to: self.core.pid().index(),
+            });
+        }
+    }
+
+    /// The process there ended (or its node went): so does its stand-in.
+    pub(crate) fn end(&self, reason: ExitReason) {
+        if self.core.exit_reason().is_none() {
+            self.core.finish(reason);
+        }
+    }
+}
+
+impl AnyProcess for Proxy {
+    fn core(&self) -> &ProcessCore {
+        &self.core
+    }
+
+    fn send_sys(&self, sys: Sys) -> bool {
+        match sys {
+            Sys::Stop(reason) if self.core.exit_reason().is_none() => {
+                self.put(&Put::Stop {
+                    to: self.core.pid().index(),
+                    reason,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn server_type(&self) -> &'static str {
+        "(a process on another node)"
+    }
+
+    fn mailbox_len(&self) -> usize {
+        0
+    }
+
+    fn as_proxy(&self) -> Option<&Proxy> {
+        Some(self)
+    }
+}
+
+/// On a watched process's node, the watcher that stands for another node's
+/// proxies: the `Down` of each process watched goes back to that node.
+pub(crate) struct Sink {
+    core: ProcessCore,
+    node: Weak<Inner>,
+    to: NodeId,
+    /// The key each monitor's `Down` goes back with.
+    keys: Mutex<HashMap<MonitorRef, u64>>,
+}
+
+impl Sink {
+    pub(crate) fn new(node: &Node, to: &NodeId) -> Sink {
+        Sink {
+            // Never a process's pid here: index 0 of that node.
+            core: ProcessCore::new(node.pid_at(to, 0), None, None),
+            node: Arc::downgrade(node.inner()),
+            to: to.clone(),
+            keys: Mutex::default(),
+        }
+    }
+
+    /// Watches `target` for the proxy `key` of this sink's node; false if it has
+    /// ended (the caller then sends its `Down` at once).
+    pub(crate) fn watch(self: &Arc<Self>, target: &dyn AnyProcess, key: u64) -> bool {
+        let monitor = MonitorRef::next();
+        self.keys().insert(monitor, key);
+        if target.core().add_watcher(monitor, self.clone()) {
+            true
+        } else {
+            self.keys().remove(&monitor);
+            false
+        }
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<MonitorRef, u64>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AnyProcess for Sink {
+    fn core(&self) -> &ProcessCore {
+        &self.core
+    }
+
+    fn send_sys(&self, sys: Sys) -> bool {
+        let Sys::Down(down) = sys else { return false };
+        let Some(key) = self.keys().remove(&down.monitor) else {
+            return false;
+        };
+        if let Some(inner) = self.node.upgrade() {
+            Node::from_inner(inner).send_put(
+                &self.to,
+                &Put::Down {
+                    key,
+                    reason: down.reason,
+                },
+            );
+        }
+        true
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn server_type(&self) -> &'static str {
+        "(another node's monitors)"
+    }
+
+    fn mailbox_len(&self) -> usize {
+        0
+    }
+}

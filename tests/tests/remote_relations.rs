@@ -1,0 +1,260 @@
+//! Monitors, links, exit signals, stop and `exited()` across nodes (feature
+//! `remote`). Two nodes in this process reach each other's servers through Zenoh
+//! as servers of another node; a node process killed with SIGKILL shows what
+//! `NoConnection` reaches. Every wait is bounded.
+#![cfg(feature = "remote")]
+
+use std::time::Duration;
+
+use gensrv::remote::{Node, NodeConfig};
+use gensrv::{CallError, CastError, ExitReason, Pid, ServerRef, Start, StopError};
+use gensrv_tests::remote::{
+    Echo, EchoCall, EchoCast, NodeProcess, Watcher, WatcherRef, through, two_nodes,
+};
+use gensrv_tests::within;
+
+const NODE: &str = env!("CARGO_BIN_EXE_remote-node");
+
+/// Polls `f` until it gives `expected`, for at most 10 s.
+async fn until<T: PartialEq + std::fmt::Debug, F: Future<Output = T>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+    expected: T,
+) {
+    let started = tokio::time::Instant::now();
+    loop {
+        let found = f().await;
+        if found == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: still {found:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn downs(watcher: &WatcherRef) -> Vec<(Pid, ExitReason)> {
+    watcher.downs().await.unwrap()
+}
+
+async fn exits(watcher: &WatcherRef) -> Vec<(Pid, ExitReason)> {
+    watcher.exits().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_of_a_server_of_another_node_gets_its_real_reason() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        let echo = Start::<Echo>::new(()).await.unwrap();
+        let remote_pid = through(&b, &a, echo.pid());
+        assert!(!remote_pid.is_local());
+        let remote = ServerRef::<Echo>::from_pid(remote_pid).unwrap();
+        let watcher = Watcher::start(Watcher::default()).await.unwrap();
+        watcher.monitor(remote_pid).await.unwrap();
+        // A second monitor, removed: no `Down` for it.
+        let removed = watcher.monitor(remote_pid).await.unwrap();
+        assert!(watcher.demonitor(removed).await.unwrap());
+
+        let crashed = remote.call(|reply_to| EchoCall::Crash { reply_to }).await;
+        let reason = ExitReason::Panic("asked to crash".into());
+        assert_eq!(crashed, Err(CallError::Exited(reason.clone())));
+        assert_eq!(remote.exited().await, reason);
+        assert!(!remote.is_alive());
+        until(
+            "downs",
+            || downs(&watcher),
+            vec![(remote_pid, reason.clone())],
+        )
+        .await;
+
+        // A monitor of a server that has ended: `NoProc` at once, as OTP's.
+        watcher.monitor(remote_pid).await.unwrap();
+        until(
+            "downs",
+            || downs(&watcher),
+            vec![(remote_pid, reason), (remote_pid, ExitReason::NoProc)],
+        )
+        .await;
+        // Requests to it fail as to a local server that has ended.
+        let after = remote.call(|reply_to| EchoCall::Log { reply_to }).await;
+        assert_eq!(after, Err(CallError::NoProc));
+        assert_eq!(remote.cast(EchoCast::Push(1)), Err(CastError::NoProc));
+        assert_eq!(remote.stop().await, Err(StopError::NoProc));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_across_nodes_carry_exit_signals_both_ways() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+
+        // Here to there: a trapping watcher linked to a server there gets its
+        // exit signal, from the server's pid as this node names it.
+        let echo = Start::<Echo>::new(()).await.unwrap();
+        let remote_pid = through(&b, &a, echo.pid());
+        let watcher = Watcher::start(Watcher::default()).await.unwrap();
+        watcher.trap(true).await.unwrap();
+        watcher.link(remote_pid).await.unwrap();
+        // The link is made there too before the signal is sent: a call through
+        // the same nodes comes after it.
+        let remote = ServerRef::<Echo>::from_pid(remote_pid).unwrap();
+        remote
+            .call(|reply_to| EchoCall::Log { reply_to })
+            .await
+            .unwrap();
+        let bye = ExitReason::Error("bye".into());
+        gensrv::exit(&remote_pid, bye.clone());
+        assert_eq!(echo.exited().await, bye);
+        until("exits", || exits(&watcher), vec![(remote_pid, bye)]).await;
+
+        // There to here: a process there linked to one here ends with it (it
+        // does not trap), through its node's stand-in of the one here.
+        let victim = Watcher::start(Watcher::default()).await.unwrap();
+        let linked = Watcher::start(Watcher::default()).await.unwrap();
+        let linked_there = through(&b, &a, linked.pid());
+        victim.link(linked_there).await.unwrap();
+        let probe = ServerRef::<Echo>::from_pid(through(
+            &b,
+            &a,
+            Start::<Echo>::new(()).await.unwrap().pid(),
+        ))
+        .unwrap();
+        probe
+            .call(|reply_to| EchoCall::Log { reply_to })
+            .await
+            .unwrap();
+        let why = ExitReason::Error("down it goes".into());
+        gensrv::exit(&victim, why.clone());
+        assert_eq!(victim.exited().await, why);
+        assert_eq!(linked.exited().await, why);
+
+        // Unlinked: no signal.
+        let calm = Watcher::start(Watcher::default()).await.unwrap();
+        let other = Watcher::start(Watcher::default()).await.unwrap();
+        let other_there = through(&b, &a, other.pid());
+        calm.link(other_there).await.unwrap();
+        calm.unlink(other_there).await.unwrap();
+        probe
+            .call(|reply_to| EchoCall::Log { reply_to })
+            .await
+            .unwrap();
+        gensrv::exit(&calm, ExitReason::Error("alone".into()));
+        calm.exited().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(other.is_alive(), "an unlinked process is left alone");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_kill_and_exit_signals_reach_a_server_of_another_node() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        let handle = |pid: Pid| ServerRef::<Echo>::from_pid(through(&b, &a, pid)).unwrap();
+
+        let stopped = Start::<Echo>::new(()).await.unwrap();
+        let remote = handle(stopped.pid());
+        // Stop comes after the casts sent before it, as a local stop does.
+        for n in 0..10 {
+            remote.cast(EchoCast::Push(n)).unwrap();
+        }
+        let log = remote.call(|reply_to| EchoCall::Log { reply_to }).send();
+        assert_eq!(remote.stop().reason(ExitReason::Shutdown).await, Ok(()));
+        assert_eq!(log.await, Ok((0..10).collect::<Vec<u64>>()));
+        assert_eq!(stopped.exited().await, ExitReason::Shutdown);
+
+        let killed = Start::<Echo>::new(()).await.unwrap();
+        let remote = handle(killed.pid());
+        remote.kill();
+        assert_eq!(remote.exited().await, ExitReason::Killed);
+        assert_eq!(killed.exited().await, ExitReason::Killed);
+
+        // A stop with a timeout kills a server that does not stop in time.
+        let slow = Start::<Echo>::new(()).await.unwrap();
+        let remote = handle(slow.pid());
+        let busy = remote
+            .call(|reply_to| EchoCall::Sleep {
+                ms: 60_000,
+                reply_to,
+            })
+            .timeout(Duration::from_secs(30))
+            .send();
+        let stop = remote.stop().timeout(Duration::from_millis(200)).await;
+        assert_eq!(stop, Err(StopError::Timeout));
+        assert_eq!(slow.exited().await, ExitReason::Killed);
+        assert_eq!(busy.await, Err(CallError::Exited(ExitReason::Killed)));
+    })
+    .await;
+}
+
+/// What a killed node leaves to the monitors, links, handles and callers of its
+/// servers here: `NoConnection`, at once.
+#[tokio::test(flavor = "current_thread")]
+async fn a_killed_node_is_no_connection_to_monitors_links_handles_and_callers() {
+    within(60, async {
+        let mut other = NodeProcess::start(NODE);
+        let node = Node::start(NodeConfig::default().connect(other.endpoint.clone()))
+            .await
+            .unwrap();
+        assert!(
+            node.wait_for(&other.echo.node, Duration::from_secs(10))
+                .await
+        );
+        let pid = other.echo.pid(&node);
+        let remote = ServerRef::<Echo>::from_pid(pid).unwrap();
+        assert_eq!(pid.node().as_ref(), Some(&other.echo.node));
+        assert!(pid.to_string().starts_with('<') && !pid.to_string().starts_with("<0."));
+
+        let monitor = Watcher::start(Watcher::default()).await.unwrap();
+        monitor.monitor(pid).await.unwrap();
+        let linked = Watcher::start(Watcher::default()).await.unwrap();
+        linked.trap(true).await.unwrap();
+        linked.link(pid).await.unwrap();
+        let unaware = Watcher::start(Watcher::default()).await.unwrap();
+        unaware.link(pid).await.unwrap();
+        assert_eq!(
+            remote
+                .call(|reply_to| EchoCall::Echo {
+                    text: "up".into(),
+                    reply_to
+                })
+                .await,
+            Ok("up".to_string())
+        );
+        let exited = tokio::spawn(remote.exited());
+        let pending = remote
+            .call(|reply_to| EchoCall::Sleep {
+                ms: 60_000,
+                reply_to,
+            })
+            .timeout(Duration::from_secs(30))
+            .send();
+
+        other.kill();
+        let gone = ExitReason::NoConnection;
+        assert_eq!(pending.await, Err(CallError::Exited(gone.clone())));
+        assert_eq!(exited.await.unwrap(), gone);
+        until("downs", || downs(&monitor), vec![(pid, gone.clone())]).await;
+        until("exits", || exits(&linked), vec![(pid, gone.clone())]).await;
+        // Not trapping: `NoConnection` ends it, as any abnormal reason.
+        assert_eq!(unaware.exited().await, gone);
+        assert!(!remote.is_alive());
+        assert_eq!(
+            remote.call(|reply_to| EchoCall::Log { reply_to }).await,
+            Err(CallError::Exited(gone.clone()))
+        );
+        assert_eq!(remote.cast(EchoCast::Push(1)), Err(CastError::NoProc));
+        // A monitor set now: `NoConnection` at once, as OTP's.
+        monitor.monitor(pid).await.unwrap();
+        until(
+            "downs",
+            || downs(&monitor),
+            vec![(pid, gone.clone()), (pid, gone)],
+        )
+        .await;
+    })
+    .await;
+}
