@@ -107,11 +107,11 @@ impl<S: GenServer> ServerRef<S> {
 
     /// The server registered under the cluster-wide `name` (Erlang's
     /// `global:whereis_name`), as `node` sees it now: a handle to a server on
-    /// another node, or a local one (generated servers have
+    /// another node, or to a local one (generated servers have
     /// `Foo::whereis_global`, which gives a `FooRef`). `None` if no server holds
-    /// the name, or if it is not an `S`... as far as a pid can tell: a server of
-    /// another type (or another version of `S`) is found, and its first call
-    /// fails with [`CallError::Refused`]. Feature `remote`.
+    /// the name. A name is not typed: if its holder is a server of another type
+    /// (or another version of `S`), the handle's first call fails with
+    /// [`CallError::Refused`]. Feature `remote`; see [`crate::remote`].
     #[cfg(feature = "remote")]
     pub async fn whereis_global(node: &crate::remote::Node, name: &str) -> Option<Self>
     where

@@ -258,3 +258,34 @@ async fn a_killed_node_is_no_connection_to_monitors_links_handles_and_callers() 
     })
     .await;
 }
+
+/// A pid of a node that never shows up (from a message of a node since gone,
+/// say): its monitors and links get `NoConnection` within a few seconds, its
+/// calls fail, and nothing waits forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pid_of_a_node_never_seen_is_no_connection() {
+    within(60, async {
+        let node = Node::start(NodeConfig::default()).await.unwrap();
+        let nowhere = gensrv::remote::NodeId::parse("abcdef0123456789").unwrap();
+        let pid = node.__pid(&nowhere, 70);
+        let watcher = Watcher::start(Watcher::default()).await.unwrap();
+        watcher.monitor(pid).await.unwrap();
+        let handle = ServerRef::<Echo>::from_pid(pid).unwrap();
+        let call = handle
+            .call(|reply_to| EchoCall::Log { reply_to })
+            .timeout(Duration::from_secs(20))
+            .await;
+        assert!(
+            matches!(call, Err(CallError::Exited(ExitReason::NoConnection))),
+            "{call:?}"
+        );
+        until(
+            "downs",
+            || downs(&watcher),
+            vec![(pid, ExitReason::NoConnection)],
+        )
+        .await;
+        assert_eq!(handle.exited().await, ExitReason::NoConnection);
+    })
+    .await;
+}

@@ -213,8 +213,12 @@ pub(crate) struct Relations {
 
 #[derive(Default)]
 struct Proxies {
-    by_pid: HashMap<Pid, Arc<Proxy>>,
+    /// Weak: a proxy lives as long as something here holds it (a handle, a
+    /// monitor, a link); one made again later asks its node anew.
+    by_pid: HashMap<Pid, std::sync::Weak<Proxy>>,
     by_key: HashMap<u64, Pid>,
+    /// The size of `by_pid` after its last sweep of dropped proxies.
+    swept: usize,
     next_key: u64,
 }
 
@@ -234,7 +238,10 @@ impl Relations {
             let Some(pid) = proxies.by_key.remove(&key) else {
                 return;
             };
-            proxies.by_pid.remove(&pid)
+            proxies
+                .by_pid
+                .remove(&pid)
+                .and_then(|proxy| proxy.upgrade())
         };
         if let Some(proxy) = proxy {
             proxy.end(reason);
@@ -244,24 +251,31 @@ impl Relations {
     /// `node` is gone: every proxy of its processes ends with `NoConnection`,
     /// and its sink goes.
     fn node_gone(&self, node: &NodeId) {
-        let gone: Vec<Arc<Proxy>> = {
-            let mut proxies = self.proxies();
-            let pids: Vec<Pid> = proxies
-                .by_pid
-                .iter()
-                .filter(|(_, proxy)| proxy.at() == node)
-                .map(|(pid, _)| *pid)
-                .collect();
-            pids.into_iter()
-                .filter_map(|pid| {
-                    let proxy = proxies.by_pid.remove(&pid)?;
-                    proxies.by_key.remove(&proxy.key);
-                    Some(proxy)
-                })
-                .collect()
-        };
+        self.unreachable(node);
         let sink = self.sinks().remove(node);
         drop(sink);
+    }
+
+    /// `node` cannot be reached: every proxy of its processes ends with
+    /// `NoConnection`.
+    fn unreachable(&self, node: &NodeId) {
+        let gone: Vec<Arc<Proxy>> = {
+            let mut proxies = self.proxies();
+            let proxies = &mut *proxies;
+            let mut gone = Vec::new();
+            proxies.by_pid.retain(|_, proxy| match proxy.upgrade() {
+                Some(proxy) if proxy.at() == node => {
+                    gone.push(proxy);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            });
+            for proxy in &gone {
+                proxies.by_key.remove(&proxy.key);
+            }
+            gone
+        };
         for proxy in gone {
             proxy.end(ExitReason::NoConnection);
         }
@@ -316,6 +330,10 @@ fn node_key(cluster: &str, node: &NodeId) -> String {
 fn call_key(cluster: &str, node: &NodeId) -> String {
     format!("gensrv/{cluster}/call/{node}")
 }
+
+/// How long a node never seen has to show up before the proxies of its
+/// processes end with `NoConnection`.
+const UNKNOWN_NODE_WAIT: Duration = Duration::from_secs(3);
 
 /// How long the query of a typed call lasts: beyond any timeout a caller sets
 /// in practice (the caller's own timeout runs on its `Call`).
@@ -492,16 +510,18 @@ impl Node {
                         return;
                     };
                     let up = sample.kind() == zenoh::sample::SampleKind::Put;
-                    if !up {
-                        gone_from.node_gone(&node);
-                    }
                     departed.send_modify(|nodes| {
-                        let presence = nodes.entry(node).or_default();
+                        let presence = nodes.entry(node.clone()).or_default();
                         if presence.up && !up {
                             presence.departures += 1;
                         }
                         presence.up = up;
                     });
+                    // After the departure is recorded: a proxy made meanwhile
+                    // either sees it (`Node::proxy`) or is ended here.
+                    if !up {
+                        gone_from.node_gone(&node);
+                    }
                 })
                 .await
                 .map_err(zenoh_error)?;
@@ -560,14 +580,25 @@ impl Node {
         }
         let (proxy, new) = {
             let mut proxies = relations.proxies();
-            match proxies.by_pid.get(&pid) {
-                Some(proxy) => (proxy.clone(), false),
+            match proxies.by_pid.get(&pid).and_then(std::sync::Weak::upgrade) {
+                Some(proxy) => (proxy, false),
                 None => {
                     proxies.next_key += 1;
                     let key = proxies.next_key;
                     let proxy = Arc::new(Proxy::new(self, pid, at, key));
-                    proxies.by_pid.insert(pid, proxy.clone());
+                    if let Some(old) = proxies.by_pid.insert(pid, Arc::downgrade(&proxy)) {
+                        // Dropped: its `Down`, if it comes, is for no one.
+                        drop(old);
+                        proxies.by_key.retain(|_, of| *of != pid);
+                    }
                     proxies.by_key.insert(key, pid);
+                    if proxies.by_pid.len() > 2 * proxies.swept.max(32) {
+                        let proxies = &mut *proxies;
+                        proxies.by_pid.retain(|_, proxy| proxy.strong_count() > 0);
+                        let live = &proxies.by_pid;
+                        proxies.by_key.retain(|_, pid| live.contains_key(pid));
+                        proxies.swept = proxies.by_pid.len();
+                    }
                     (proxy, true)
                 }
             }
@@ -581,12 +612,35 @@ impl Node {
                     key: proxy.key,
                 },
             );
-            // Gone in between: the departure may have missed it.
             if self.is_gone(at) {
-                relations.node_gone(at);
+                // Gone in between: the departure may have missed it.
+                relations.unreachable(at);
+            } else if !self.is_known(at) {
+                // A node never seen (a pid from a message, say): if it does
+                // not show up, nothing would ever end the proxy. As OTP's
+                // monitor of a node it cannot connect to: `NoConnection`.
+                let node = self.clone();
+                let at = at.clone();
+                self.runtime().spawn(async move {
+                    if !node.wait_for(&at, UNKNOWN_NODE_WAIT).await {
+                        node.inner.relations.unreachable(&at);
+                    }
+                });
             }
         }
         proxy
+    }
+
+    /// Whether node `at` has been seen (up or gone).
+    fn is_known(&self, at: &NodeId) -> bool {
+        self.inner.departures.borrow().contains_key(at)
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.inner
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the node")
     }
 
     /// Whether node `at` has been seen, and seen gone.
@@ -1102,7 +1156,8 @@ fn put(node: &Node, sample: &Sample) {
                 let from_pid = node.pid_at(&from.node, from.index);
                 if let Ok(target) = running(to) {
                     target.core().remove_link(from_pid);
-                    if let Some(proxy) = relations.proxies().by_pid.get(&from_pid) {
+                    let proxy = relations.proxies().by_pid.get(&from_pid).cloned();
+                    if let Some(proxy) = proxy.and_then(|proxy| proxy.upgrade()) {
                         proxy.core().remove_link(target.core().pid());
                     }
                 }
