@@ -190,6 +190,9 @@ pub(crate) struct Args {
     /// `send_checks = false`: no `T: Send + 'static` checks in the generated
     /// items' where clauses (cleaner docs, less precise errors).
     pub(crate) send_checks: Option<syn::LitBool>,
+    /// `remote`: the server's calls and casts can travel between nodes
+    /// (`crate::remote`); the flag's token, where a missing feature is reported.
+    pub(crate) remote: Option<syn::Ident>,
     /// Anything else, kept for validation to reject.
     pub(crate) unknown: Vec<proc_macro2::TokenStream>,
 }
@@ -210,7 +213,11 @@ impl Parse for Args {
                 .ok()
                 .filter(|_| fork.peek(Token![=]));
             let key = key.map(|k| k.to_string());
-            if key.as_deref() == Some("vis") {
+            let flag = fork_flag(input);
+            if flag.as_ref().is_some_and(|f| f == "remote") && args.remote.is_none() {
+                args.remote = flag;
+                input.parse::<syn::Ident>()?;
+            } else if key.as_deref() == Some("vis") {
                 input.parse::<syn::Ident>()?;
                 input.parse::<Token![=]>()?;
                 args.vis = Some(input.parse()?);
@@ -232,4 +239,12 @@ impl Parse for Args {
         }
         Ok(args)
     }
+}
+
+/// The identifier at the head of `input` if it is a whole argument (a flag):
+/// followed by a comma or by nothing.
+fn fork_flag(input: ParseStream<'_>) -> Option<syn::Ident> {
+    let fork = input.fork();
+    let ident = fork.parse::<syn::Ident>().ok()?;
+    (fork.is_empty() || fork.peek(Token![,])).then_some(ident)
 }

@@ -103,6 +103,7 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
         vis: args.vis.clone().unwrap_or_else(|| syn::parse_quote!(pub)),
         vis_given: args.vis.is_some(),
         send_checks: args.send_checks(),
+        remote: args.remote.is_some() && !crate::remote::is_generic(item),
         init,
         server_param,
         used,
@@ -137,6 +138,10 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
     let enums = [Kind::Call, Kind::Cast, Kind::Info].map(|kind| server_gen.message_enum(kind));
     let from_info = server_gen.info_from_impls();
     let send_checks = server_gen.conditional_send_checks();
+    let remote = args
+        .remote
+        .as_ref()
+        .map(|flag| crate::remote::expand(&server_gen, flag));
     quote! {
         #cleaned
         #assoc
@@ -145,6 +150,7 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
         #from_info
         #genserver
         #send_checks
+        #remote
     }
 }
 
@@ -158,26 +164,29 @@ fn fresh_in(base: &str, used: &HashSet<String>) -> Ident {
 }
 
 #[derive(Clone)]
-struct Gen<'a> {
-    server: &'a Server<'a>,
-    item: &'a ItemImpl,
+pub(crate) struct Gen<'a> {
+    pub(crate) server: &'a Server<'a>,
+    pub(crate) item: &'a ItemImpl,
     /// The server type's name, for docs.
-    name: String,
-    handle: Ident,
-    call: Ident,
-    cast: Ident,
-    info: Ident,
-    vis: Visibility,
+    pub(crate) name: String,
+    pub(crate) handle: Ident,
+    pub(crate) call: Ident,
+    pub(crate) cast: Ident,
+    pub(crate) info: Ident,
+    pub(crate) vis: Visibility,
     /// Whether `vis` was given (see `Gen::definition`).
-    vis_given: bool,
-    send_checks: bool,
+    pub(crate) vis_given: bool,
+    pub(crate) send_checks: bool,
+    /// `#[gen_server(remote)]`, on a server that can take it: `impl GenServer`
+    /// gets the `__remote` hook.
+    pub(crate) remote: bool,
     /// The `#[init]` handler, if this expansion has one.
-    init: Option<&'a Handler<'a>>,
+    pub(crate) init: Option<&'a Handler<'a>>,
     /// The handle's last type parameter, named apart from every identifier of the
     /// impl block.
-    server_param: Ident,
+    pub(crate) server_param: Ident,
     /// Every identifier of the impl block, and `server_param`.
-    used: HashSet<String>,
+    pub(crate) used: HashSet<String>,
 }
 
 /// One field of a message variant, and the handler argument it comes from.
@@ -188,7 +197,7 @@ struct Field<'a> {
 }
 
 impl Gen<'_> {
-    fn self_ty(&self) -> &Type {
+    pub(crate) fn self_ty(&self) -> &Type {
         &self.item.self_ty
     }
 
@@ -199,7 +208,7 @@ impl Gen<'_> {
     }
 
     /// The visibility of the handle and the enums as declared.
-    fn item_vis(&self) -> TokenStream {
+    pub(crate) fn item_vis(&self) -> TokenStream {
         if self.vis_given {
             quote!(pub)
         } else {
@@ -212,7 +221,7 @@ impl Gen<'_> {
     /// by `impl GenServer` (a public trait) must be nominally as public as the
     /// server type, or rustc rejects it (E0446), while the re-export keeps the name
     /// as visible as asked.
-    fn definition(&self, definition: TokenStream) -> TokenStream {
+    pub(crate) fn definition(&self, definition: TokenStream) -> TokenStream {
         if !self.vis_given {
             return definition;
         }
@@ -236,7 +245,7 @@ impl Gen<'_> {
     }
 
     /// `ty` with `Self` spelled out, for use outside the server's own impl blocks.
-    fn outside(&self, ty: &Type) -> Type {
+    pub(crate) fn outside(&self, ty: &Type) -> Type {
         let mut ty = ty.clone();
         ReplaceSelf(self.self_ty()).visit_type_mut(&mut ty);
         ty
@@ -564,7 +573,7 @@ impl Gen<'_> {
     }
 
     /// The reply type of a call, `Self` spelled out.
-    fn reply_type(&self, handler: &Handler<'_>) -> Type {
+    pub(crate) fn reply_type(&self, handler: &Handler<'_>) -> Type {
         if let Some((_, reply)) = handler.reply_to() {
             return self.outside(reply);
         }
@@ -715,6 +724,11 @@ impl Gen<'_> {
         let terminate = self.terminate();
         let format_status = self.format_status();
         let names = [Kind::Call, Kind::Cast, Kind::Info].map(|kind| self.handler_names(kind));
+        let remote_hook = if self.remote {
+            quote!(::gensrv::__private::remote_hook!();)
+        } else {
+            quote!()
+        };
         quote! {
             #[automatically_derived]
             impl #impl_generics ::gensrv::GenServer for #self_ty #where_send {
@@ -732,6 +746,7 @@ impl Gen<'_> {
                 #terminate
                 #format_status
                 #(#names)*
+                #remote_hook
 
                 fn __backup(&self) -> ::core::option::Option<Self> {
                     #[allow(unused_imports)]
@@ -997,7 +1012,12 @@ impl Gen<'_> {
     /// type that crosses to the server's task, each spanned at the user's type.
     /// Every generated item carries it: a type that is neither then fails only
     /// there, at the type, instead of deep inside the runtime's bounds.
-    fn where_send(&self) -> TokenStream {
+    pub(crate) fn where_send(&self) -> TokenStream {
+        self.where_send_and(Vec::new())
+    }
+
+    /// [`where_send`](Gen::where_send) with more predicates.
+    pub(crate) fn where_send_and(&self, more: Vec<TokenStream>) -> TokenStream {
         let mut predicates = self.user_predicates();
         if self.send_checks {
             let state = self.self_ty();
@@ -1016,6 +1036,7 @@ impl Gen<'_> {
                 .flat_map(|h| self.sent_types(h));
             predicates.extend(send_predicates(sent));
         }
+        predicates.extend(more);
         where_clause(predicates)
     }
 
@@ -1134,7 +1155,7 @@ fn invoke(
     }
 }
 
-fn arg_ident(arg: &Arg<'_>) -> Ident {
+pub(crate) fn arg_ident(arg: &Arg<'_>) -> Ident {
     match &*arg.pat_type.pat {
         Pat::Ident(ident) => ident.ident.clone(),
         other => Ident::new("message", other.span()),

@@ -2,7 +2,7 @@
 //! that crate, which documents it.
 //!
 //! One pass per file: `attr` reads attributes, `ast` reads the impl block, `valid`
-//! rejects what is wrong, `expand` writes the server, `fallback` says what to emit
+//! rejects what is wrong, `expand` writes the server (`remote`, what `#[gen_server(remote)]` adds), `fallback` says what to emit
 //! when there was an error.
 
 mod ast;
@@ -11,6 +11,7 @@ mod expand;
 mod fallback;
 #[cfg(test)]
 mod never_panics;
+mod remote;
 mod valid;
 
 use proc_macro::TokenStream;

@@ -31,10 +31,13 @@ pub(crate) fn validate(args: &Args, server: &Server<'_>) -> syn::Result<()> {
     for unknown in &args.unknown {
         errors.push(
             unknown,
-            "unknown argument to #[gen_server]; it takes `vis = <visibility>` and `send_checks = <bool>`",
+            "unknown argument to #[gen_server]; it takes `vis = <visibility>`, `send_checks = <bool>` and `remote`",
         );
     }
     check_impl(server, &mut errors);
+    if args.remote.is_some() {
+        check_remote(server, &mut errors);
+    }
     for (applied, stray) in &server.stray_markers {
         let attr = &applied.meta;
         let message = match stray {
@@ -107,6 +110,27 @@ fn check_impl(server: &Server<'_>, errors: &mut Errors) {
                 "a server outlives whoever started it, so its type cannot borrow: remove the lifetime parameter",
             );
         }
+    }
+}
+
+/// What `#[gen_server(remote)]` cannot do: a generic server (its fingerprint and
+/// wire messages would be those of every instance at once). Whether the argument
+/// and reply types can travel is rustc's to say, at each type (`crate::remote`);
+/// references and `impl Trait` are rejected for every server.
+fn check_remote(server: &Server<'_>, errors: &mut Errors) {
+    let generics = &server.item.generics;
+    if crate::remote::is_generic(server.item) {
+        let params: Vec<&GenericParam> = generics
+            .params
+            .iter()
+            .filter(|p| !matches!(p, GenericParam::Lifetime(_)))
+            .collect();
+        errors.push(
+            quote::quote!(#(#params),*),
+            "#[gen_server(remote)] does not support a generic server: its messages travel, and its \
+             fingerprint names them, as concrete types; remove the parameters (e.g. a server for \
+             one instance, in a type of its own)",
+        );
     }
 }
 

@@ -429,6 +429,51 @@ pub use gensrv_macros::gen_server;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+/// `#[gen_server(remote)]`'s items: given as they are with the `remote` feature.
+#[cfg(feature = "remote")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __require_remote {
+    ($($items:tt)*) => { $($items)* };
+}
+
+/// `#[gen_server(remote)]` without the `remote` feature: one error, at the flag,
+/// and none of its items (they name what only exists with the feature).
+#[cfg(not(feature = "remote"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __require_remote {
+    ($($items:tt)*) => {
+        ::core::compile_error!(
+            "#[gen_server(remote)] needs the `remote` feature of gensrv: \
+             `gensrv = { version = \"..\", features = [\"remote\"] }` in Cargo.toml, \
+             or `cargo add gensrv --features remote`"
+        );
+    };
+}
+
+/// In the `impl GenServer` of a `#[gen_server(remote)]` server: the hook through
+/// which a handle of any server reaches its `Remote` functions
+/// (`GenServer::__remote`), which only exists with the feature.
+#[cfg(feature = "remote")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __remote_hook {
+    () => {
+        fn __remote() -> ::core::option::Option<::gensrv::remote::Vtable<Self>> {
+            ::core::option::Option::Some(::gensrv::remote::Vtable::of())
+        }
+    };
+}
+
+/// Without the feature, nothing: the flag's one error is `require_remote!`'s.
+#[cfg(not(feature = "remote"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __remote_hook {
+    () => {};
+}
+
 /// What the generated code uses; not a public API.
 #[doc(hidden)]
 pub mod __private {
@@ -490,6 +535,49 @@ pub mod __private {
             self.to_string()
         }
     }
+
+    /// serde, for the wire enums `#[gen_server(remote)]` derives
+    /// (`#[serde(crate = "::gensrv::__private::serde")]`): users need no serde
+    /// dependency of their own.
+    #[cfg(feature = "remote")]
+    pub use serde;
+
+    /// What `#[gen_server(remote)]` requires of every argument and reply type: it
+    /// travels between nodes, so serde must write and read it. The macro puts
+    /// `T: Wire` in the where clauses of what it generates, spanned at the user's
+    /// type: a type that is not serializable fails there, once (rustc reports the
+    /// same unmet bound once), and nowhere in the generated bodies, which may
+    /// assume it.
+    #[cfg(feature = "remote")]
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot travel between nodes: #[gen_server(remote)] needs it to be `Serialize` and `Deserialize`",
+        label = "not `Serialize + Deserialize`",
+        note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+    )]
+    pub trait Wire: serde::Serialize + serde::de::DeserializeOwned {}
+
+    #[cfg(feature = "remote")]
+    impl<T: serde::Serialize + serde::de::DeserializeOwned> Wire for T {}
+
+    /// Fails to compile, at the type, if `T` cannot travel between nodes.
+    #[cfg(feature = "remote")]
+    pub fn assert_wire<T: Wire>() {}
+
+    /// One step of FNV-1a 64 over `bytes`, from `hash`: how the fingerprint of a
+    /// `#[gen_server(remote)]` server takes in its handlers under `#[cfg]` (the
+    /// macro hashes the others itself, with the same function).
+    pub const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+        let mut i = 0;
+        while i < bytes.len() {
+            hash ^= bytes[i] as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        hash
+    }
+
+    pub use crate::__remote_hook as remote_hook;
+    pub use crate::__require_remote as require_remote;
 
     /// A runtime message reached a server with no handler for it.
     pub fn unhandled(pid: crate::Pid, message: &dyn std::fmt::Debug) {

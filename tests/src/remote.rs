@@ -1,116 +1,67 @@
-//! What the distribution tests share: a server whose calls travel, written by
-//! hand as `#[gen_server(remote)]` is to write it, and node processes to call.
+//! What the distribution tests share: a server whose calls travel
+//! (`#[gen_server(remote)]`), and node processes to call.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gensrv::remote::NodeConfig;
-use gensrv::remote::{
-    Node, NodeId, Refusal, Remote, RemoteReply, ReplySink, Vtable, from_body, to_body,
-};
-use gensrv::{Context, ExitReason, GenServer, Init, Pid, ReplyTo, ServerRef};
-use serde::{Deserialize, Serialize};
+use gensrv::remote::{Node, NodeConfig, NodeId, Remote};
+use gensrv::{Context, ExitReason, Pid, gen_server};
 
-/// Answers each call with its argument, and keeps the numbers cast to it.
+/// Answers each call with its argument, and keeps the numbers cast to it; its
+/// calls and casts travel (`#[gen_server(remote)]`).
 #[derive(Debug, Default)]
 pub struct Echo {
     log: Vec<u64>,
 }
 
-/// The calls of [`Echo`], each with where its reply goes.
-#[derive(Debug)]
-pub enum EchoCall {
+#[gen_server(remote)]
+impl Echo {
+    /// Starts with an empty log.
+    #[init]
+    fn init() -> Self {
+        Echo::default()
+    }
+
     /// Gives `text` back.
-    Echo {
-        /// The text.
-        text: String,
-        /// Where the reply goes.
-        reply_to: ReplyTo<String>,
-    },
+    #[call]
+    fn echo(&self, text: String) -> String {
+        text
+    }
+
     /// Panics, ending the server.
-    Crash {
-        /// Never answered.
-        reply_to: ReplyTo<()>,
-    },
+    #[call]
+    fn crash(&self) {
+        panic!("asked to crash");
+    }
+
     /// Replies after `ms` milliseconds.
-    Sleep {
-        /// How long.
-        ms: u64,
-        /// Where the reply goes.
-        reply_to: ReplyTo<()>,
-    },
+    #[call]
+    async fn sleep(&self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
     /// The numbers cast so far, in the order they came.
-    Log {
-        /// Where the reply goes.
-        reply_to: ReplyTo<Vec<u64>>,
-    },
-}
+    #[call]
+    fn log(&self) -> Vec<u64> {
+        self.log.clone()
+    }
 
-/// The casts of [`Echo`] (and as they travel).
-#[derive(Debug, Serialize, Deserialize)]
-pub enum EchoCast {
     /// Appends a number to the log.
-    Push(u64),
+    #[cast]
+    fn push(&mut self, n: u64) {
+        self.log.push(n);
+    }
 }
 
-/// [`EchoCall`] as it travels: without the `ReplyTo`s.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum EchoWire {
-    /// [`EchoCall::Echo`].
-    Echo(String),
-    /// [`EchoCall::Crash`].
-    Crash,
-    /// [`EchoCall::Log`].
-    Log,
-    /// [`EchoCall::Sleep`].
-    Sleep(u64),
-}
+/// [`EchoCall`] as it travels, without the `ReplyTo`s: the raw-body tests write
+/// it by hand.
+pub type EchoWire = __EchoCallWire;
 
-impl GenServer for Echo {
-    type Arg = ();
-    type Call = EchoCall;
-    type Cast = EchoCast;
-    type Info = std::convert::Infallible;
-    type Ref = ServerRef<Echo>;
-
-    async fn init(_: (), _ctx: &mut Context<Self>) -> Init<Self> {
-        Init::Ready(Echo::default())
-    }
-
-    async fn handle_call(&mut self, call: EchoCall, _ctx: &mut Context<Self>) {
-        match call {
-            EchoCall::Echo { text, reply_to } => {
-                let _ = reply_to.send(text);
-            }
-            EchoCall::Crash { reply_to } => {
-                drop(reply_to);
-                panic!("asked to crash");
-            }
-            EchoCall::Sleep { ms, reply_to } => {
-                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                let _ = reply_to.send(());
-            }
-            EchoCall::Log { reply_to } => {
-                let _ = reply_to.send(self.log.clone());
-            }
-        }
-    }
-
-    async fn handle_cast(&mut self, cast: EchoCast, _ctx: &mut Context<Self>) {
-        match cast {
-            EchoCast::Push(n) => self.log.push(n),
-        }
-    }
-
-    async fn handle_info(&mut self, info: std::convert::Infallible, _ctx: &mut Context<Self>) {
-        match info {}
-    }
-
-    fn __remote() -> Option<Vtable<Self>> {
-        Some(Vtable::of())
-    }
+/// The body of the cast `push(n)`, as [`Remote::encode_cast`] makes it.
+pub fn push_body(n: u64) -> Vec<u8> {
+    Echo::encode_cast(EchoCast::Push { n }).expect("a u64 encodes")
 }
 
 /// A server of another node as a node process reports it: its node, and the
@@ -127,55 +78,6 @@ impl RemotePid {
     /// The pid, as `node` names it.
     pub fn pid(&self, node: &Node) -> Pid {
         node.__pid(&self.node, self.index)
-    }
-}
-
-impl Remote for Echo {
-    const FINGERPRINT: u64 = 0x6563_686f_0000_0001;
-
-    fn dispatch_call(server: &ServerRef<Self>, body: &[u8]) -> Result<RemoteReply, Refusal> {
-        let failed = Refusal::Failed;
-        Ok(match from_body::<EchoWire>(body)? {
-            EchoWire::Echo(text) => {
-                let call = server.call(|reply_to| EchoCall::Echo { text, reply_to });
-                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
-            }
-            EchoWire::Crash => {
-                let call = server.call(|reply_to| EchoCall::Crash { reply_to });
-                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
-            }
-            EchoWire::Sleep(ms) => {
-                let call = server.call(|reply_to| EchoCall::Sleep { ms, reply_to });
-                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
-            }
-            EchoWire::Log => {
-                let call = server.call(|reply_to| EchoCall::Log { reply_to });
-                Box::pin(async move { to_body(&call.await.map_err(failed)?) })
-            }
-        })
-    }
-
-    fn split_call(call: EchoCall) -> Result<(Vec<u8>, ReplySink), Refusal> {
-        Ok(match call {
-            EchoCall::Echo { text, reply_to } => {
-                (to_body(&EchoWire::Echo(text))?, ReplySink::new(reply_to))
-            }
-            EchoCall::Crash { reply_to } => (to_body(&EchoWire::Crash)?, ReplySink::new(reply_to)),
-            EchoCall::Sleep { ms, reply_to } => {
-                (to_body(&EchoWire::Sleep(ms))?, ReplySink::new(reply_to))
-            }
-            EchoCall::Log { reply_to } => (to_body(&EchoWire::Log)?, ReplySink::new(reply_to)),
-        })
-    }
-
-    fn encode_cast(cast: EchoCast) -> Result<Vec<u8>, Refusal> {
-        to_body(&cast)
-    }
-
-    fn dispatch_cast(server: &ServerRef<Self>, body: &[u8]) -> Result<(), Refusal> {
-        server
-            .cast(from_body::<EchoCast>(body)?)
-            .map_err(|_| Refusal::NoProc)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gensrv::remote::{Node, NodeConfig, NodeId, Refusal, RemoteCallError, from_body, to_body};
 use gensrv::{CallError, ExitReason, ServerRef};
-use gensrv_tests::remote::{Echo, EchoCall, EchoCast, EchoWire, NodeProcess, RemotePid};
+use gensrv_tests::remote::{Echo, EchoCall, EchoWire, NodeProcess, RemotePid, push_body};
 use gensrv_tests::within;
 
 const NODE: &str = env!("CARGO_BIN_EXE_remote-node");
@@ -26,7 +26,7 @@ async fn connected() -> (Node, NodeProcess) {
 }
 
 async fn echo(node: &Node, other: &NodeProcess, text: &str) -> Result<String, RemoteCallError> {
-    let body = to_body(&EchoWire::Echo(text.into())).unwrap();
+    let body = to_body(&EchoWire::Echo { text: text.into() }).unwrap();
     let reply = node
         .call_raw(
             other.echo.pid(node),
@@ -70,7 +70,7 @@ async fn bad_input_gets_an_error_reply_and_the_node_serves_on() {
                 "{frame:?}"
             );
         }
-        let body = to_body(&EchoWire::Echo("x".into())).unwrap();
+        let body = to_body(&EchoWire::Echo { text: "x".into() }).unwrap();
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
         let mut good = gensrv_frame(other.echo.index, fingerprint, &body);
         good.truncate(good.len() - 1);
@@ -108,28 +108,16 @@ async fn bad_input_gets_an_error_reply_and_the_node_serves_on() {
         ));
 
         // Bad casts are dropped there (no one to answer), good ones still land.
-        node.cast_raw(
-            other.echo.pid(&node),
-            fingerprint,
-            to_body(&EchoCast::Push(1)).unwrap(),
-        );
+        node.cast_raw(other.echo.pid(&node), fingerprint, push_body(1));
         node.__cast_frame(at, b"garbage".to_vec());
         node.__cast_frame(at, Vec::new());
-        node.cast_raw(
-            other.echo.pid(&node),
-            fingerprint ^ 1,
-            to_body(&EchoCast::Push(2)).unwrap(),
-        );
+        node.cast_raw(other.echo.pid(&node), fingerprint ^ 1, push_body(2));
         node.cast_raw(other.echo.pid(&node), fingerprint, vec![0xff, 0xff]);
-        node.cast_raw(
-            other.echo.pid(&node),
-            fingerprint,
-            to_body(&EchoCast::Push(3)).unwrap(),
-        );
+        node.cast_raw(other.echo.pid(&node), fingerprint, push_body(3));
         let log = call(
             other.echo.clone(),
             fingerprint,
-            to_body(&EchoWire::Log).unwrap(),
+            to_body(&EchoWire::Log {}).unwrap(),
         )
         .await;
         assert_eq!(
@@ -151,7 +139,7 @@ async fn a_server_that_crashes_on_a_remote_call_fails_the_call_and_is_gone() {
     within(60, async {
         let (node, other) = connected().await;
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
-        let crash = to_body(&EchoWire::Crash).unwrap();
+        let crash = to_body(&EchoWire::Crash {}).unwrap();
         let reply = node
             .call_raw(
                 other.echo.pid(&node),
@@ -273,7 +261,7 @@ async fn a_global_name_vanishes_with_its_server() {
                 .await
         );
         until_whereis(&node, "short-lived", Some(&other.echo)).await;
-        let crash = to_body(&EchoWire::Crash).unwrap();
+        let crash = to_body(&EchoWire::Crash {}).unwrap();
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
         let _ = node
             .call_raw(
@@ -321,7 +309,10 @@ async fn two_claims_of_a_global_name_resolve_to_the_same_one_everywhere_and_the_
             .call_raw(
                 winner.pid(&one),
                 <Echo as gensrv::remote::Remote>::FINGERPRINT,
-                to_body(&EchoWire::Echo("winner".into())).unwrap(),
+                to_body(&EchoWire::Echo {
+                    text: "winner".into(),
+                })
+                .unwrap(),
                 Duration::from_secs(5),
             )
             .await
@@ -356,15 +347,11 @@ async fn casts_and_pipelined_calls_from_one_node_arrive_in_the_order_sent() {
     within(60, async {
         let (node, other) = connected().await;
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
-        let log = to_body(&EchoWire::Log).unwrap();
+        let log = to_body(&EchoWire::Log {}).unwrap();
         // Every call is sent before any reply is awaited.
         let mut pending = Vec::new();
         for n in 0..1000u64 {
-            node.cast_raw(
-                other.echo.pid(&node),
-                fingerprint,
-                to_body(&EchoCast::Push(n)).unwrap(),
-            );
+            node.cast_raw(other.echo.pid(&node), fingerprint, push_body(n));
             if n % 100 == 99 {
                 let call = node.call_raw(
                     other.echo.pid(&node),
@@ -392,7 +379,7 @@ async fn a_call_in_flight_fails_at_once_with_no_connection_when_its_node_is_kill
     within(60, async {
         let (node, mut other) = connected().await;
         let fingerprint = <Echo as gensrv::remote::Remote>::FINGERPRINT;
-        let sleep = to_body(&EchoWire::Sleep(60_000)).unwrap();
+        let sleep = to_body(&EchoWire::Sleep { ms: 60_000 }).unwrap();
         let call = node.call_raw(
             other.echo.pid(&node),
             fingerprint,

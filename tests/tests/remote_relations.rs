@@ -80,7 +80,7 @@ async fn a_monitor_of_a_server_of_another_node_gets_its_real_reason() {
         // Requests to it fail as to a local server that has ended.
         let after = remote.call(|reply_to| EchoCall::Log { reply_to }).await;
         assert_eq!(after, Err(CallError::NoProc));
-        assert_eq!(remote.cast(EchoCast::Push(1)), Err(CastError::NoProc));
+        assert_eq!(remote.cast(EchoCast::Push { n: 1 }), Err(CastError::NoProc));
         assert_eq!(remote.stop().await, Err(StopError::NoProc));
     })
     .await;
@@ -159,7 +159,7 @@ async fn stop_kill_and_exit_signals_reach_a_server_of_another_node() {
         let remote = handle(stopped.pid());
         // Stop comes after the casts sent before it, as a local stop does.
         for n in 0..10 {
-            remote.cast(EchoCast::Push(n)).unwrap();
+            remote.cast(EchoCast::Push { n: n }).unwrap();
         }
         let log = remote.call(|reply_to| EchoCall::Log { reply_to }).send();
         assert_eq!(remote.stop().reason(ExitReason::Shutdown).await, Ok(()));
@@ -246,7 +246,7 @@ async fn a_killed_node_is_no_connection_to_monitors_links_handles_and_callers() 
             remote.call(|reply_to| EchoCall::Log { reply_to }).await,
             Err(CallError::Exited(gone.clone()))
         );
-        assert_eq!(remote.cast(EchoCast::Push(1)), Err(CastError::NoProc));
+        assert_eq!(remote.cast(EchoCast::Push { n: 1 }), Err(CastError::NoProc));
         // A monitor set now: `NoConnection` at once, as OTP's.
         monitor.monitor(pid).await.unwrap();
         until(

@@ -5,7 +5,6 @@
 
 use std::io::Read;
 
-use gensrv::Start;
 use gensrv::remote::{Node, NodeConfig};
 use gensrv_tests::remote::{Echo, free_port};
 
@@ -16,7 +15,7 @@ async fn main() {
         let endpoint = format!("tcp/127.0.0.1:{}", free_port());
         match Node::start(NodeConfig::default().listen([endpoint.clone()])).await {
             Ok(node) => {
-                let echo = Start::<Echo>::new(()).await.expect("echo starts");
+                let echo = Echo::start().await.expect("echo starts");
                 // A claim that loses at once still reports its pid (now dead):
                 // the clash test calls it.
                 if let Some(name) = std::env::args().nth(1) {
