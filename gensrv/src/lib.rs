@@ -545,23 +545,33 @@ pub mod __private {
     /// What `#[gen_server(remote)]` requires of every argument and reply type: it
     /// travels between nodes, so serde must write and read it. The macro puts
     /// `T: Wire` in the where clauses of what it generates, spanned at the user's
-    /// type: a type that is not serializable fails there, once (rustc reports the
-    /// same unmet bound once), and nowhere in the generated bodies, which may
-    /// assume it.
+    /// type: a type that cannot travel fails there, with one error, and nowhere in
+    /// the generated bodies, which may assume it.
+    ///
+    /// Why it is built so: rustc checks a where clause on a concrete type where it
+    /// is written, and the bounds it implies too, but not those under a binder with
+    /// a variable. serde's traits are implied through [`WireAt`]`<'w>` (for every
+    /// `'w`), so only `T: Wire` itself is checked there; the impl below is
+    /// `do_not_recommend`, so it is reported as itself, with the message below,
+    /// rather than as each serde trait it needs (two errors for one type).
     #[cfg(feature = "remote")]
     #[diagnostic::on_unimplemented(
         message = "`{Self}` cannot travel between nodes: #[gen_server(remote)] needs it to be `Serialize` and `Deserialize`",
         label = "not `Serialize + Deserialize`",
-        note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]`"
+        note = "derive both: `#[derive(serde::Serialize, serde::Deserialize)]`"
     )]
-    pub trait Wire: serde::Serialize + serde::de::DeserializeOwned {}
+    pub trait Wire: for<'w> WireAt<'w> {}
 
     #[cfg(feature = "remote")]
+    #[diagnostic::do_not_recommend]
     impl<T: serde::Serialize + serde::de::DeserializeOwned> Wire for T {}
 
-    /// Fails to compile, at the type, if `T` cannot travel between nodes.
+    /// serde's traits, under a lifetime that [`Wire`] binds (see there).
     #[cfg(feature = "remote")]
-    pub fn assert_wire<T: Wire>() {}
+    pub trait WireAt<'w>: serde::Serialize + serde::de::DeserializeOwned {}
+
+    #[cfg(feature = "remote")]
+    impl<T: serde::Serialize + serde::de::DeserializeOwned> WireAt<'_> for T {}
 
     /// One step of FNV-1a 64 over `bytes`, from `hash`: how the fingerprint of a
     /// `#[gen_server(remote)]` server takes in its handlers under `#[cfg]` (the
