@@ -18,7 +18,8 @@ use proc_macro::TokenStream;
 use quote::ToTokens;
 use syn::Item;
 
-// Documented where users see it: on `gensrv::gen_server`.
+// Documented where users see it: on `gensrv::gen_server` (its arguments
+// `vis = ..`, `send_checks = ..` and `remote` included).
 #[proc_macro_attribute]
 pub fn gen_server(args: TokenStream, input: TokenStream) -> TokenStream {
     gen_server_tokens(args.into(), input.into()).into()

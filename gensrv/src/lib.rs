@@ -416,6 +416,37 @@ pub use crate::sys::{Statistics, Status};
 /// `#[gen_server(send_checks = false)]` leaves the checks out, for cleaner
 /// generated docs; such a type then fails inside the generated code instead.
 ///
+/// # Distribution: `#[gen_server(remote)]`
+///
+/// With the flag `remote` (which needs gensrv's `remote` feature: without it, the
+/// flag is one compile error that says so), the server's calls and casts can travel
+/// between nodes (module `gensrv::remote`, `DISTRIBUTION.md`). For
+/// `impl Bucket` the macro then also generates:
+///
+/// - `impl gensrv::remote::Remote for Bucket`: `Bucket::FINGERPRINT`, and the
+///   functions a `Node` uses to take a call or cast from the
+///   wire and give it to the server (`dispatch_call`, `dispatch_cast`), and to put
+///   one on the wire (`split_call`, `encode_cast`). So a server started with
+///   `Bucket::start()` can be exported (`Node::export`) and called
+///   from another node with `node.call::<Bucket, _>(&pid, |reply_to|
+///   BucketCall::Get { key, reply_to })`.
+/// - Hidden enums `__BucketCallWire` and `__BucketCastWire`: the messages as they
+///   travel (a call without its `ReplyTo`), serialized with serde (through gensrv's
+///   own serde: no dependency of yours) and postcard.
+///
+/// Every argument and reply type must be `Serialize` and `Deserialize` (owned: it
+/// is read back on another node); one that is not is a compile error at that type.
+/// A handler that defers its reply (`ReplyTo<T>`) works as locally: its `ReplyTo`
+/// is made on the server's node. `#[info]` messages stay local. A generic server
+/// cannot take `remote`.
+///
+/// `FINGERPRINT` is a hash of the server type's name and, per call and cast in
+/// order, its kind, name, argument types and reply type, as written: a node refuses
+/// a message whose sender had another one. It sees a handler added, removed,
+/// renamed or moved, and a type replaced by another (`u32` by `u64`); it does not
+/// see a change inside a type of your own that keeps its name (a field added to
+/// `struct Order`): keep such types in step on every node.
+///
 /// # Mistakes
 ///
 /// A misuse is a compile error at the token that is wrong (a `self` by value, a
