@@ -398,7 +398,8 @@ mod conditional {
             self.0
         }
 
-        #[cfg(all())]
+        // Always true here (this file is under it), yet a `cfg` to the macro.
+        #[cfg(feature = "remote")]
         #[cast]
         fn reset(&mut self) {
             self.0 = 0;
