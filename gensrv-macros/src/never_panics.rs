@@ -123,6 +123,7 @@ const SNIPPETS: &[&str] = &[
     "vis = pub(in crate::a)",
     "send_checks = false",
     "send_checks = 1",
+    "remote",
     "where T: Send",
     "<T, const N: usize>",
     "<'a>",
@@ -189,6 +190,9 @@ const ARGS: &[&str] = &[
     "vis = pub, send_checks = true",
     "bogus, vis = pub(self)",
     "send_checks = 1",
+    "remote",
+    "remote, vis = pub(crate)",
+    "remote, remote",
 ];
 
 /// Impl blocks with holes (`$`) for random tokens, so that random tokens get past

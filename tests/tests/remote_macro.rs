@@ -428,3 +428,29 @@ fn a_cast_encodes_as_its_wire_message() {
     let wire: __ShopCastWire = gensrv::remote::from_body(&body).unwrap();
     assert!(matches!(wire, __ShopCastWire::Restock { amount: 7 }));
 }
+
+// `remote` with another visibility: the wire enums follow the message enums
+// into their hidden modules.
+mod narrow {
+    #[derive(Debug, Default)]
+    pub struct Tally(u64);
+
+    #[gensrv::gen_server(remote, vis = pub(crate))]
+    impl Tally {
+        #[call]
+        fn get(&self) -> u64 {
+            self.0
+        }
+
+        #[cast]
+        fn add(&mut self, n: u64) {
+            self.0 += n;
+        }
+    }
+}
+
+#[test]
+fn a_server_of_narrower_visibility_takes_remote_too() {
+    let body = narrow::Tally::encode_cast(narrow::TallyCast::Add { n: 3 }).unwrap();
+    assert_eq!(body, gensrv::remote::to_body(&(0u32, 3u64)).unwrap());
+}
