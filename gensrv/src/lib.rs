@@ -426,10 +426,11 @@ pub use crate::sys::{Statistics, Status};
 /// - `impl gensrv::remote::Remote for Bucket`: `Bucket::FINGERPRINT`, and the
 ///   functions a `Node` uses to take a call or cast from the
 ///   wire and give it to the server (`dispatch_call`, `dispatch_cast`), and to put
-///   one on the wire (`split_call`, `encode_cast`). So a server started with
-///   `Bucket::start()` can be exported (`Node::export`) and called
-///   from another node with `node.call::<Bucket, _>(&pid, |reply_to|
-///   BucketCall::Get { key, reply_to })`.
+///   one on the wire (`split_call`, `encode_cast`); and the hook through which a
+///   `BucketRef` (any `ServerRef<Bucket>`) of a server on another node reaches
+///   them. So a `Bucket` started on one node is called from another through the
+///   same handle and methods as a local one (a handle from
+///   `ServerRef::<Bucket>::from_pid(pid)`, or a global name).
 /// - Hidden enums `__BucketCallWire` and `__BucketCastWire`: the messages as they
 ///   travel (a call without its `ReplyTo`), serialized with serde (through gensrv's
 ///   own serde: no dependency of yours) and postcard.

@@ -1,13 +1,15 @@
-//! `#[gen_server(remote)]`: a generated server exported on one node and called,
-//! typed, from another node in this process; and its fingerprint (feature
-//! `remote`: `cargo test -p gensrv-tests --features remote --test remote_macro`).
+//! `#[gen_server(remote)]`: a generated server of one node called and cast to
+//! from another node in this process, through its typed handle, `ServerRef::call`
+//! with its message enum, and `Node::cast_raw` with `encode_cast`; and its
+//! fingerprint (feature `remote`:
+//! `cargo test -p gensrv-tests --features remote --test remote_macro`).
 #![cfg(feature = "remote")]
 
 use std::time::Duration;
 
-use gensrv::remote::{Node, NodeConfig, Remote};
-use gensrv::{CallError, ReplyTo, gen_server};
-use gensrv_tests::remote::free_port;
+use gensrv::remote::Remote;
+use gensrv::{CallError, ReplyTo, ServerRef, gen_server};
+use gensrv_tests::remote::{through, two_nodes};
 use gensrv_tests::within;
 use serde::{Deserialize, Serialize};
 
@@ -112,33 +114,6 @@ impl Shop {
     }
 }
 
-/// Two nodes of this process: `there` listens on a free port (another one if it
-/// was taken), `here` connects to it; each sees the other.
-async fn two_nodes() -> (Node, Node) {
-    let mut last = None;
-    for _ in 0..5 {
-        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
-        match Node::start(NodeConfig::default().listen([endpoint.clone()])).await {
-            Ok(there) => {
-                let here = Node::start(NodeConfig::default().connect(endpoint))
-                    .await
-                    .expect("the second node starts");
-                assert!(
-                    here.wait_for(there.id(), Duration::from_secs(10)).await,
-                    "the first node is seen within 10 s"
-                );
-                assert!(
-                    there.wait_for(here.id(), Duration::from_secs(10)).await,
-                    "the second node is seen within 10 s"
-                );
-                return (there, here);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    panic!("no node started: {last:?}");
-}
-
 fn order(item: &str, quantity: u32) -> Order {
     Order {
         item: item.into(),
@@ -151,41 +126,43 @@ async fn a_generated_server_is_called_and_cast_to_from_another_node() {
     within(60, async {
         let (there, here) = two_nodes().await;
         let shop = Shop::start().await.expect("the shop starts");
-        let pid = there.export(&shop);
+        let pid = through(&here, &there, shop.pid());
+        assert!(!pid.is_local());
+        let remote = ServerRef::<Shop>::from_pid(pid).expect("a handle to the shop there");
         let call_timeout = Duration::from_secs(10);
 
         // A struct argument, a `Vec` and an `Option` reply.
-        let placed = here
-            .call::<Shop, _>(&pid, |reply_to| ShopCall::Place {
+        let placed = remote
+            .call(|reply_to| ShopCall::Place {
                 order: order("tea", 2),
                 reply_to,
             })
             .timeout(call_timeout)
             .await;
         assert_eq!(placed, Ok(1));
-        let placed = here
-            .call::<Shop, _>(&pid, |reply_to| ShopCall::Place {
+        let placed = remote
+            .call(|reply_to| ShopCall::Place {
                 order: order("jam", 1),
                 reply_to,
             })
             .timeout(call_timeout)
             .await;
         assert_eq!(placed, Ok(2));
-        let orders = here
-            .call::<Shop, _>(&pid, |reply_to| ShopCall::Orders { reply_to })
+        let orders = remote
+            .call(|reply_to| ShopCall::Orders { reply_to })
             .timeout(call_timeout)
             .await;
         assert_eq!(orders, Ok(vec![order("tea", 2), order("jam", 1)]));
-        let found = here
-            .call::<Shop, _>(&pid, |reply_to| ShopCall::Find {
+        let found = remote
+            .call(|reply_to| ShopCall::Find {
                 item: "jam".into(),
                 reply_to,
             })
             .timeout(call_timeout)
             .await;
         assert_eq!(found, Ok(Some(order("jam", 1))));
-        let missing = here
-            .call::<Shop, _>(&pid, |reply_to| ShopCall::Find {
+        let missing = remote
+            .call(|reply_to| ShopCall::Find {
                 item: "milk".into(),
                 reply_to,
             })
@@ -194,8 +171,8 @@ async fn a_generated_server_is_called_and_cast_to_from_another_node() {
         assert_eq!(missing, Ok(None));
 
         // Several arguments.
-        let price = here
-            .call::<Shop, _>(&pid, |reply_to| ShopCall::Price {
+        let price = remote
+            .call(|reply_to| ShopCall::Price {
                 item: "tea".into(),
                 quantity: 3,
                 discount: Some(10),
@@ -206,8 +183,8 @@ async fn a_generated_server_is_called_and_cast_to_from_another_node() {
         assert_eq!(price, Ok(("tea".to_string(), 27)));
 
         // A call that replies nothing, seen by the local handle too.
-        let cleared = here
-            .call::<Shop, ()>(&pid, |reply_to| ShopCall::Clear { reply_to })
+        let cleared = remote
+            .call::<()>(|reply_to| ShopCall::Clear { reply_to })
             .timeout(call_timeout)
             .await;
         assert_eq!(cleared, Ok(()));
@@ -220,13 +197,13 @@ async fn a_generated_server_is_called_and_cast_to_from_another_node() {
                 tags: tags.into_iter().map(String::from).collect(),
             };
             here.cast_raw(
-                &pid,
+                pid,
                 Shop::FINGERPRINT,
                 Shop::encode_cast(cast).expect("a note encodes"),
             );
         }
-        let notes = here
-            .call::<Shop, _>(&pid, |reply_to| ShopCall::Notes { reply_to })
+        let notes = remote
+            .call(|reply_to| ShopCall::Notes { reply_to })
             .timeout(call_timeout)
             .await;
         assert_eq!(
@@ -236,6 +213,12 @@ async fn a_generated_server_is_called_and_cast_to_from_another_node() {
                 ("second".to_string(), vec![]),
             ])
         );
+
+        // The generated handle's methods reach it too.
+        let typed = ShopRef::from(remote.clone());
+        assert_eq!(typed.place(order("milk", 4)).await, Ok(1));
+        typed.restock(2).expect("the cast is sent");
+        assert_eq!(typed.when_stocked().await, Ok(2));
 
         // Info stays local.
         shop.send(Ping).expect("the shop runs");
@@ -249,33 +232,36 @@ async fn a_deferred_reply_made_on_the_servers_node_reaches_the_caller() {
     within(60, async {
         let (there, here) = two_nodes().await;
         let shop = Shop::start().await.expect("the shop starts");
-        let pid = there.export(&shop);
+        let pid = through(&here, &there, shop.pid());
+        assert!(!pid.is_local());
+        let remote = ServerRef::<Shop>::from_pid(pid).expect("a handle to the shop there");
 
-        let waiting = here
-            .call::<Shop, u64>(&pid, |reply| ShopCall::WhenStocked { reply })
+        let waiting = remote
+            .call_deferred::<u64>(|reply| ShopCall::WhenStocked { reply })
             .timeout(Duration::from_secs(10))
             .send();
         // The call is parked there until a cast (from here) restocks.
         tokio::time::sleep(Duration::from_millis(100)).await;
         here.cast_raw(
-            &pid,
+            pid,
             Shop::FINGERPRINT,
             Shop::encode_cast(ShopCast::Restock { amount: 5 }).expect("a u64 encodes"),
         );
         assert_eq!(waiting.await, Ok(5));
 
         // With stock, at once.
-        let now = here
-            .call::<Shop, u64>(&pid, |reply| ShopCall::WhenStocked { reply })
+        let now = remote
+            .call_deferred::<u64>(|reply| ShopCall::WhenStocked { reply })
             .timeout(Duration::from_secs(10))
             .await;
         assert_eq!(now, Ok(5));
 
         // A deferred call whose server stops before replying fails, not hangs.
         let parked = Shop::start().await.expect("another shop starts");
-        let parked_pid = there.export(&parked);
-        let never = here
-            .call::<Shop, u64>(&parked_pid, |reply| ShopCall::WhenStocked { reply })
+        let parked_pid = through(&here, &there, parked.pid());
+        let parked_remote = ServerRef::<Shop>::from_pid(parked_pid).expect("a handle to it");
+        let never = parked_remote
+            .call_deferred::<u64>(|reply| ShopCall::WhenStocked { reply })
             .timeout(Duration::from_secs(10))
             .send();
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -289,14 +275,16 @@ async fn a_deferred_reply_made_on_the_servers_node_reaches_the_caller() {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_cast_or_call_to_a_server_of_another_version_is_refused() {
+async fn a_call_to_a_server_of_another_version_is_refused() {
     within(60, async {
         let (there, here) = two_nodes().await;
         let shop = Shop::start().await.expect("the shop starts");
-        let pid = there.export(&shop);
+        let pid = through(&here, &there, shop.pid());
+        assert!(!pid.is_local());
         // `v2::Counter`'s messages to a `Shop`: another fingerprint.
-        let refused = here
-            .call::<v2::Counter, _>(&pid, |reply_to| v2::CounterCall::Add { n: 1, reply_to })
+        let refused = ServerRef::<v2::Counter>::from_pid(pid)
+            .expect("a handle, as far as a pid can tell")
+            .call(|reply_to| v2::CounterCall::Add { n: 1, reply_to })
             .timeout(Duration::from_secs(10))
             .await;
         assert!(
