@@ -159,7 +159,7 @@ async fn stop_kill_and_exit_signals_reach_a_server_of_another_node() {
         let remote = handle(stopped.pid());
         // Stop comes after the casts sent before it, as a local stop does.
         for n in 0..10 {
-            remote.cast(EchoCast::Push { n: n }).unwrap();
+            remote.cast(EchoCast::Push { n }).unwrap();
         }
         let log = remote.call(|reply_to| EchoCall::Log { reply_to }).send();
         assert_eq!(remote.stop().reason(ExitReason::Shutdown).await, Ok(()));
