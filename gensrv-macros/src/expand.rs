@@ -104,10 +104,15 @@ pub(crate) fn expand(args: &Args, server: &Server<'_>) -> TokenStream {
         vis_given: args.vis.is_some(),
         send_checks: args.send_checks(),
         remote: args.remote.is_some() && !crate::remote::is_generic(item),
+        wire: Vec::new(),
         init,
         server_param,
         used,
     };
+    let mut server_gen = server_gen;
+    if server_gen.remote {
+        server_gen.wire = crate::remote::wire_predicates(&server_gen);
+    }
     let cleaned = crate::fallback::strip_markers(item);
     // What depends on `#[init]` is written twice when `#[init]` is under `cfg`:
     // once with it, once as if there were none.
@@ -180,6 +185,10 @@ pub(crate) struct Gen<'a> {
     /// `#[gen_server(remote)]`, on a server that can take it: `impl GenServer`
     /// gets the `__remote` hook.
     pub(crate) remote: bool,
+    /// With `remote`, `T: ::gensrv::__private::Wire` for each type that travels
+    /// (`crate::remote`): in every generated item's where clause, as the send
+    /// checks are, so that an unmet one is one error, at the type.
+    pub(crate) wire: Vec<TokenStream>,
     /// The `#[init]` handler, if this expansion has one.
     pub(crate) init: Option<&'a Handler<'a>>,
     /// The handle's last type parameter, named apart from every identifier of the
@@ -1036,6 +1045,7 @@ impl Gen<'_> {
                 .flat_map(|h| self.sent_types(h));
             predicates.extend(send_predicates(sent));
         }
+        predicates.extend(self.wire.iter().cloned());
         predicates.extend(more);
         where_clause(predicates)
     }

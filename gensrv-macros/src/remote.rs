@@ -47,15 +47,29 @@ pub(crate) fn is_generic(item: &syn::ItemImpl) -> bool {
         .any(|p| !matches!(p, GenericParam::Lifetime(_)))
 }
 
-pub(crate) fn expand(generator: &Gen<'_>, flag: &Ident) -> TokenStream {
-    let items = if is_generic(generator.item) {
-        quote!()
-    } else if generator
+/// The `Wire` checks of the types the handlers (not under `cfg`) carry, for
+/// `Gen::wire`; none for a block with a wrong call or cast (its stub `impl Remote`
+/// needs none).
+pub(crate) fn wire_predicates(generator: &Gen<'_>) -> Vec<TokenStream> {
+    if has_rejected(generator) {
+        return Vec::new();
+    }
+    let remote = Remote(generator);
+    remote.wire_predicates(remote.unconditional())
+}
+
+fn has_rejected(generator: &Gen<'_>) -> bool {
+    generator
         .server
         .handlers
         .iter()
         .any(|h| h.rejected && matches!(h.kind, Kind::Call | Kind::Cast))
-    {
+}
+
+pub(crate) fn expand(generator: &Gen<'_>, flag: &Ident) -> TokenStream {
+    let items = if is_generic(generator.item) {
+        quote!()
+    } else if has_rejected(generator) {
         stub(generator)
     } else {
         Remote(generator).items()
@@ -196,9 +210,8 @@ impl Remote<'_, '_> {
     }
 
     fn items(&self) -> TokenStream {
-        let where_clause = self
-            .0
-            .where_send_and(self.wire_predicates(self.unconditional()));
+        // `where_send` has the `Wire` checks (`Gen::wire`).
+        let where_clause = self.0.where_send();
         let wire_enums = [Kind::Call, Kind::Cast].map(|kind| self.wire_enum(kind, &where_clause));
         let conditional_checks = self.conditional_checks();
         let self_ty = self.0.self_ty();

@@ -598,6 +598,14 @@ pub mod __private {
     #[diagnostic::do_not_recommend]
     impl<T: serde::Serialize + serde::de::DeserializeOwned> Wire for T {}
 
+    /// Without the feature, every type: the where clauses that name it hold, and
+    /// the flag's one error is `require_remote!`'s.
+    #[cfg(not(feature = "remote"))]
+    pub trait Wire {}
+
+    #[cfg(not(feature = "remote"))]
+    impl<T: ?Sized> Wire for T {}
+
     /// serde's traits, under a lifetime that [`Wire`] binds (see there).
     #[cfg(feature = "remote")]
     pub trait WireAt<'w>: serde::Serialize + serde::de::DeserializeOwned {}
