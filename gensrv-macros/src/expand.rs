@@ -378,7 +378,7 @@ impl Gen<'_> {
     }
 
     /// `FooRef<K, V, Foo<K, V>>`: the handle type as the server's impls name it.
-    fn handle_ty(&self) -> TokenStream {
+    pub(crate) fn handle_ty(&self) -> TokenStream {
         let handle = &self.handle;
         let params = self.params();
         let self_ty = self.self_ty();

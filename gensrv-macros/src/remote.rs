@@ -220,9 +220,11 @@ impl Remote<'_, '_> {
         let dispatch_cast = self.dispatch_cast();
         let split_call = self.split_call();
         let encode_cast = self.encode_cast();
+        let handle = self.handle_items(&where_clause);
         quote! {
             #(#wire_enums)*
             #conditional_checks
+            #handle
 
             #[automatically_derived]
             #[allow(unreachable_code, unused_variables)]
@@ -232,6 +234,69 @@ impl Remote<'_, '_> {
                 #dispatch_cast
                 #split_call
                 #encode_cast
+            }
+        }
+    }
+
+    /// What the handle gains: `Foo::whereis_global`, and serde's traits, so
+    /// that a `FooRef` travels inside messages (as its pid and fingerprint).
+    fn handle_items(&self, where_clause: &TokenStream) -> TokenStream {
+        let self_ty = self.0.self_ty();
+        let handle_ty = self.0.handle_ty();
+        let vis = &self.0.vis;
+        let name = self.0.name.to_string();
+        let handle = self.0.handle.to_string();
+        let whereis_doc = format!(
+            "The `{name}` server registered under the cluster-wide `name` (Erlang's \
+             `global:whereis_name`), on any node, as `node` sees it now: a [`{handle}`] \
+             whose calls and casts travel to its node (or a local one). `None` if no \
+             server holds the name. A name is not typed: a server of another type, or \
+             of another version of `{name}`, under that name fails the handle's first \
+             call with `CallError::Refused`."
+        );
+        quote! {
+            #[allow(dead_code, unreachable_pub)]
+            impl #self_ty #where_clause {
+                #[doc = #whereis_doc]
+                #vis async fn whereis_global(
+                    __gensrv_node: &::gensrv::remote::Node,
+                    __gensrv_name: &str,
+                ) -> ::core::option::Option<#handle_ty> {
+                    ::core::option::Option::map(
+                        ::gensrv::ServerRef::<Self>::whereis_global(__gensrv_node, __gensrv_name)
+                            .await,
+                        ::core::convert::From::from,
+                    )
+                }
+            }
+
+            #[automatically_derived]
+            impl ::gensrv::__private::serde::Serialize for #handle_ty #where_clause {
+                fn serialize<__GensrvS: ::gensrv::__private::serde::Serializer>(
+                    &self,
+                    __gensrv_serializer: __GensrvS,
+                ) -> ::core::result::Result<__GensrvS::Ok, __GensrvS::Error> {
+                    ::gensrv::__private::serde::Serialize::serialize(
+                        ::core::ops::Deref::deref(self),
+                        __gensrv_serializer,
+                    )
+                }
+            }
+
+            #[automatically_derived]
+            impl<'__gensrv_de> ::gensrv::__private::serde::Deserialize<'__gensrv_de> for #handle_ty
+                #where_clause
+            {
+                fn deserialize<__GensrvD: ::gensrv::__private::serde::Deserializer<'__gensrv_de>>(
+                    __gensrv_deserializer: __GensrvD,
+                ) -> ::core::result::Result<Self, __GensrvD::Error> {
+                    ::core::result::Result::map(
+                        <::gensrv::ServerRef<#self_ty> as ::gensrv::__private::serde::Deserialize>::deserialize(
+                            __gensrv_deserializer,
+                        ),
+                        ::core::convert::From::from,
+                    )
+                }
             }
         }
     }

@@ -254,3 +254,42 @@ pub async fn two_nodes() -> (Node, Node) {
 pub fn through(through: &Node, at: &Node, pid: Pid) -> Pid {
     through.__pid(at.id(), Node::__index(pid))
 }
+
+/// Keeps an [`EchoRef`] and a [`Pid`] it is sent, and uses them: handles that
+/// travel inside messages.
+#[derive(Debug, Default)]
+pub struct Relay {
+    echo: Option<EchoRef>,
+    pid: Option<Pid>,
+}
+
+#[gen_server(remote)]
+impl Relay {
+    /// Keeps `echo` and `pid`.
+    #[call]
+    fn keep(&mut self, echo: EchoRef, pid: Pid) {
+        self.echo = Some(echo);
+        self.pid = Some(pid);
+    }
+
+    /// What it keeps.
+    #[call]
+    fn kept(&self) -> (Option<EchoRef>, Option<Pid>) {
+        (self.echo.clone(), self.pid)
+    }
+
+    /// Calls the echo server it keeps, wherever it runs.
+    #[call]
+    async fn relay(&self, text: String) -> Result<String, gensrv::CallError> {
+        match &self.echo {
+            Some(echo) => echo.echo(text).await,
+            None => Err(gensrv::CallError::NoProc),
+        }
+    }
+
+    /// Whether the echo server it keeps is local to it.
+    #[call]
+    fn echo_is_local(&self) -> Option<bool> {
+        self.echo.as_ref().map(|echo| echo.pid().is_local())
+    }
+}

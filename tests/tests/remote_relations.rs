@@ -9,7 +9,8 @@ use std::time::Duration;
 use gensrv::remote::{Node, NodeConfig};
 use gensrv::{CallError, CastError, ExitReason, Pid, ServerRef, Start, StopError};
 use gensrv_tests::remote::{
-    Echo, EchoCall, EchoCast, NodeProcess, Watcher, WatcherRef, through, two_nodes,
+    Echo, EchoCall, EchoCast, EchoRef, NodeProcess, Relay, RelayRef, Watcher, WatcherRef, through,
+    two_nodes,
 };
 use gensrv_tests::within;
 
@@ -286,6 +287,78 @@ async fn a_pid_of_a_node_never_seen_is_no_connection() {
         )
         .await;
         assert_eq!(handle.exited().await, ExitReason::NoConnection);
+    })
+    .await;
+}
+
+/// A `FooRef` and a `Pid` sent inside a message work where they arrive: a
+/// handle that comes back to its own node is local again, one to a third
+/// node's server reaches it from there, one to a server that has ended fails
+/// with `NoProc`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_and_pids_travel_inside_messages() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        // The relay and an echo run "on a"; `b` reaches both through the nodes.
+        let relay = Relay::start(Relay::default()).await.unwrap();
+        let relay_from_b =
+            RelayRef::from(ServerRef::<Relay>::from_pid(through(&b, &a, relay.pid())).unwrap());
+        let echo_on_a = Echo::start().await.unwrap();
+        let echo_from_b =
+            EchoRef::from(ServerRef::<Echo>::from_pid(through(&b, &a, echo_on_a.pid())).unwrap());
+
+        // Back home: local again, to the same server.
+        relay_from_b
+            .keep(echo_from_b.clone(), echo_from_b.pid())
+            .await
+            .unwrap();
+        assert_eq!(relay.echo_is_local().await.unwrap(), Some(true));
+        let (kept, pid) = relay.kept().await.unwrap();
+        assert_eq!(kept.unwrap().pid(), echo_on_a.pid());
+        assert_eq!(pid, Some(echo_on_a.pid()));
+        assert_eq!(
+            relay_from_b.relay("home".into()).await.unwrap(),
+            Ok("home".into())
+        );
+
+        // To the other node's server ("on b", local to b): a handle there.
+        let echo_on_b = Echo::start().await.unwrap();
+        relay_from_b
+            .keep(echo_on_b.clone(), echo_on_b.pid())
+            .await
+            .unwrap();
+        assert_eq!(relay.echo_is_local().await.unwrap(), Some(false));
+        let (kept, pid) = relay.kept().await.unwrap();
+        let kept = kept.unwrap();
+        assert!(!kept.pid().is_local());
+        assert_eq!(kept.pid().node().as_ref(), Some(b.id()));
+        assert_eq!(pid, Some(kept.pid()));
+        assert_eq!(
+            relay_from_b.relay("away".into()).await.unwrap(),
+            Ok("away".into())
+        );
+        // And back to b in a reply: b's own server, local to it again.
+        let (back, back_pid) = relay_from_b.kept().await.unwrap();
+        assert_eq!(back.unwrap().pid(), echo_on_b.pid());
+        assert_eq!(back_pid, Some(echo_on_b.pid()));
+
+        // A handle to a server that has ended by the time it comes home.
+        let short = Echo::start().await.unwrap();
+        let short_from_b =
+            EchoRef::from(ServerRef::<Echo>::from_pid(through(&b, &a, short.pid())).unwrap());
+        short.stop().await.unwrap();
+        relay_from_b
+            .keep(short_from_b.clone(), short_from_b.pid())
+            .await
+            .unwrap();
+        assert_eq!(
+            relay_from_b.relay("anyone?".into()).await.unwrap(),
+            Err(CallError::NoProc)
+        );
+
+        // A handle encoded outside any node's message is an error, not a
+        // wrong pid.
+        assert!(gensrv::remote::to_body(&echo_on_a.pid()).is_err());
     })
     .await;
 }
