@@ -167,6 +167,17 @@
 //! restarts (error), which ends it and, through its own supervisor, may restart
 //! its healthy siblings too. Without a subscriber, all of that is silent.
 //!
+//! # More than one machine (feature `remote`)
+//!
+//! With the `remote` feature, a [`remote::Node`] joins this OS process to a
+//! cluster over [Zenoh](https://zenoh.io), and `#[gen_server(remote)]` makes a
+//! server's calls and casts travel: its `FooRef` works from any node, found by a
+//! cluster-wide name (`Foo::whereis_global(&node, "kv")`) or received inside a
+//! message, with the same methods, errors and guarantees. Monitors, links and
+//! exit signals cross nodes, and a node that goes is
+//! [`ExitReason::NoConnection`] to them and to the calls in flight. See
+//! [`remote`].
+//!
 //! # Names are process-wide
 //!
 //! A name given with [`Start::name`] belongs to the whole OS process, as in an
@@ -208,6 +219,8 @@
 //! - [`info`]: introspection ([`processes`], [`process_info`], [`process_tree`]).
 //! - [`sys`]: OTP's `sys`: a running server's state, suspension,
 //!   [`Statistics`] and [`Status`].
+//! - [`remote`] (feature `remote`): nodes, global names, and servers on other
+//!   OS processes and machines behind the same handles.
 //! - [`pid`], [`mod@exit`], [`error`]: [`Pid`] and [`AsProcess`], [`ExitReason`]
 //!   and exit signals ([`exit()`]), and one error per operation.
 #![warn(

@@ -20,6 +20,63 @@
 //! are liveliness tokens: they vanish with their server or their node, and a
 //! clash ends the holder on the higher node id.
 //!
+//! Two nodes in one process, for the example (each OS process has one, usually):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::time::Duration;
+//!
+//! use gensrv::remote::{Node, NodeConfig};
+//! use gensrv::{ExitReason, gen_server};
+//!
+//! #[derive(Default)]
+//! struct Counter(u64);
+//!
+//! #[gen_server(remote)]
+//! impl Counter {
+//!     #[call]
+//!     fn add(&mut self, n: u64) -> u64 {
+//!         self.0 += n;
+//!         self.0
+//!     }
+//! }
+//!
+//! // The first node listens on 127.0.0.1 (a free port, by default), the second
+//! // connects to it. Any endpoint Zenoh takes will do: tcp/10.0.0.7:7447, ...
+//! let port = std::net::TcpListener::bind("127.0.0.1:0")
+//!     .and_then(|l| l.local_addr())
+//!     .unwrap()
+//!     .port();
+//! let endpoint = format!("tcp/127.0.0.1:{port}");
+//! let here = Node::start(NodeConfig::default().listen([endpoint.clone()])).await.unwrap();
+//! let there = Node::start(NodeConfig::default().connect(endpoint)).await.unwrap();
+//! assert!(there.wait_for(here.id(), Duration::from_secs(10)).await);
+//!
+//! let counter = Counter::start(Counter::default()).await.unwrap();
+//! here.register_global(&counter, "counter").await.unwrap();
+//!
+//! // From the other node: a `CounterRef` like any other.
+//! let mut found = None;
+//! for _ in 0..500 {
+//!     found = Counter::whereis_global(&there, "counter").await;
+//!     if found.is_some() {
+//!         break;
+//!     }
+//!     tokio::time::sleep(Duration::from_millis(10)).await;
+//! }
+//! let remote = found.expect("the name is seen within 5 s");
+//! assert_eq!(remote.pid().node().as_ref(), Some(here.id()));
+//! assert_eq!(remote.add(2).await, Ok(2));
+//! assert_eq!(remote.add(40).await, Ok(42));
+//!
+//! remote.stop().reason(ExitReason::Shutdown).await.unwrap();
+//! assert_eq!(counter.exited().await, ExitReason::Shutdown);
+//! # }
+//! ```
+//!
+//! (A name that has just been registered is seen by other nodes once its token
+//! reaches them: within milliseconds on one machine, hence the short poll.)
+//!
 //! `DISTRIBUTION.md` has the design, the wire format and what is left.
 
 mod handle;
