@@ -465,9 +465,14 @@ impl Remote<'_, '_> {
             quote! {
                 #cfg
                 #wire::#variant { #fields } => {
-                    let __gensrv_call = ::gensrv::ServerRef::#call_fn(
-                        __gensrv_server,
-                        |__gensrv_reply_to| #call::#variant { #fields #reply_field: __gensrv_reply_to },
+                    // No timeout of its own here: the caller's, on its node,
+                    // decides (a reply it no longer waits for is dropped there).
+                    let __gensrv_call = ::gensrv::Call::timeout(
+                        ::gensrv::ServerRef::#call_fn(
+                            __gensrv_server,
+                            |__gensrv_reply_to| #call::#variant { #fields #reply_field: __gensrv_reply_to },
+                        ),
+                        ::core::time::Duration::MAX,
                     );
                     let __gensrv_reply: ::gensrv::remote::RemoteReply = ::std::boxed::Box::pin(async move {
                         let __gensrv_reply = ::core::result::Result::map_err(

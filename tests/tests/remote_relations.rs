@@ -362,3 +362,23 @@ async fn handles_and_pids_travel_inside_messages() {
     })
     .await;
 }
+
+/// A call to another node waits as long as its caller says, not the default
+/// 5 s of the node there: the caller's timeout is the call's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_call_waits_as_long_as_its_caller_says() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        let echo = Echo::start().await.unwrap();
+        let remote = ServerRef::<Echo>::from_pid(through(&b, &a, echo.pid())).unwrap();
+        let long = remote
+            .call(|reply_to| EchoCall::Sleep {
+                ms: 5_500,
+                reply_to,
+            })
+            .timeout(Duration::from_secs(20))
+            .await;
+        assert_eq!(long, Ok(()));
+    })
+    .await;
+}

@@ -110,8 +110,18 @@ pub enum NameError {
 }
 
 /// A node's identity in the cluster: its Zenoh id, in hex.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct NodeId(String);
+
+/// Only what [`NodeId::parse`] takes: a node id from the network becomes part of
+/// key expressions, where `*` or `/` would address other nodes than the one named.
+impl<'de> Deserialize<'de> for NodeId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NodeId::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a node id")))
+    }
+}
 
 impl NodeId {
     /// Reads a node id printed by [`Display`](fmt::Display) (one key chunk of hex).
@@ -231,17 +241,21 @@ impl Relations {
         self.sinks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Ends the proxy `Down { key }` is for.
-    fn down(&self, key: u64, reason: ExitReason) {
+    /// Ends the proxy `Down { key }` is for, if it stands for a process of
+    /// node `from` (a `Down` from another node for it is dropped).
+    fn down(&self, from: &NodeId, key: u64, reason: ExitReason) {
         let proxy = {
             let mut proxies = self.proxies();
-            let Some(pid) = proxies.by_key.remove(&key) else {
+            let Some(pid) = proxies.by_key.get(&key).copied() else {
                 return;
             };
-            proxies
-                .by_pid
-                .remove(&pid)
-                .and_then(|proxy| proxy.upgrade())
+            let proxy = proxies.by_pid.get(&pid).and_then(|proxy| proxy.upgrade());
+            if proxy.as_ref().is_some_and(|proxy| proxy.at() != from) {
+                return;
+            }
+            proxies.by_key.remove(&key);
+            proxies.by_pid.remove(&pid);
+            proxy
         };
         if let Some(proxy) = proxy {
             proxy.end(reason);
@@ -1136,13 +1150,14 @@ fn put(node: &Node, sample: &Sample) {
                     node.send_put(
                         &from,
                         &Put::Down {
+                            from: node.id().clone(),
                             key,
                             reason: ExitReason::NoProc,
                         },
                     );
                 }
             }
-            Put::Down { key, reason } => relations.down(key, reason),
+            Put::Down { from, key, reason } => relations.down(&from, key, reason),
             Put::Link { from, to } => {
                 let from_pid = node.pid_at(&from.node, from.index);
                 let proxy = node.proxy(from_pid, &from.node);

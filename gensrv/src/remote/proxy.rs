@@ -198,9 +198,12 @@ impl AnyProcess for Sink {
             return false;
         };
         if let Some(inner) = self.node.upgrade() {
-            Node::from_inner(inner).send_put(
+            let node = Node::from_inner(inner);
+            let from = node.id().clone();
+            node.send_put(
                 &self.to,
                 &Put::Down {
+                    from,
                     key,
                     reason: down.reason,
                 },

@@ -54,8 +54,12 @@ pub(crate) enum Put {
         to: u64,
         key: u64,
     },
-    /// The process watched under `key` has ended.
-    Down { key: u64, reason: crate::ExitReason },
+    /// The process watched under `key`, on node `from`, has ended.
+    Down {
+        from: super::NodeId,
+        key: u64,
+        reason: crate::ExitReason,
+    },
     /// `from` (on the sending node) linked itself to `to`.
     Link { from: WirePid, to: u64 },
     /// `from` removed its link to `to`.
@@ -151,6 +155,28 @@ mod tests {
             (back.to, back.fingerprint, back.body),
             (70, 0xfeed, vec![1, 2, 3])
         );
+    }
+
+    #[test]
+    fn a_node_id_from_the_network_must_be_one() {
+        // `Put::Monitor { from, to: 70, key: 1 }` by hand: a `from` that is no
+        // node id (a wildcard would make the Down a broadcast) is refused.
+        for from in [&b"*"[..], b"a/b", b"", b"**", b"xyz"] {
+            let mut frame = vec![b'g', b's', VERSION, 1, from.len() as u8];
+            frame.extend_from_slice(from);
+            frame.extend_from_slice(&[70, 1]);
+            assert!(
+                matches!(decode::<Put>(&frame), Err(Refusal::Malformed(_))),
+                "{from:?}"
+            );
+        }
+        let mut good = vec![b'g', b's', VERSION, 1, 4];
+        good.extend_from_slice(b"ab12");
+        good.extend_from_slice(&[70, 1]);
+        assert!(matches!(
+            decode::<Put>(&good),
+            Ok(Put::Monitor { to: 70, key: 1, .. })
+        ));
     }
 
     #[test]
