@@ -16,7 +16,9 @@ pub struct Bucket {
     entries: HashMap<String, String>,
 }
 
-#[gen_server]
+// `remote`: a bucket can be called from another node, through a `BucketRef`
+// that travelled there (`cargo run --example kv_cluster`).
+#[gen_server(remote)]
 impl Bucket {
     /// Starts an empty bucket; `name` only labels its crash message.
     #[init]
