@@ -64,6 +64,7 @@
 
 pub mod bucket;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod registry;
 pub mod server;
