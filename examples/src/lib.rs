@@ -1,6 +1,6 @@
 //! Runnable gensrv programs: `cargo run --example kv` (and `stack`, `worker`,
-//! `ping_pong`), the helpers their transcripts share, and the [`kv`] server
-//! itself, a library so that the tests can start it.
+//! `ping_pong`, `observe`, `kv_cluster`), the helpers their transcripts share,
+//! and the [`kv`] server itself, a library so that the tests can start it.
 
 use std::fmt::{Debug, Display};
 
