@@ -181,10 +181,10 @@ struct Watcher {
 
 #[gen_server]
 impl Watcher {
-    /// Monitors `target`, wherever it runs.
+    /// Monitors `bucket`, wherever it runs.
     #[call]
-    fn watch(&mut self, target: Pid, ctx: &mut Context<Self>) {
-        ctx.monitor(&target);
+    fn watch(&mut self, bucket: BucketRef, ctx: &mut Context<Self>) {
+        ctx.monitor(&bucket);
     }
 
     /// The `Down`s so far.
@@ -288,8 +288,11 @@ async fn router() -> Result<(), String> {
     let got = call("client.get", client.get("pecans".into())).await?;
     println!("> client.get(\"pecans\")   {got:?}");
     check(got == Ok(Some("12".into())), "the client's call failed")?;
-    call("watch", watcher.watch(nuts.pid())).await?;
-    println!("> watcher.watch({})   (ctx.monitor)", nuts.pid());
+    call("watch", watcher.watch(nuts.clone())).await?;
+    println!(
+        "> watcher.watch(nuts)   (ctx.monitor(&nuts), nuts being {})",
+        nuts.pid()
+    );
 
     println!();
     println!(
