@@ -382,3 +382,47 @@ async fn a_remote_call_waits_as_long_as_its_caller_says() {
     })
     .await;
 }
+
+/// A node in client mode reaches the servers of the peer it connects to (which
+/// routes for it, as a router would), and is seen by it; a client needs an
+/// endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_node_calls_through_the_peer_it_connects_to() {
+    within(60, async {
+        let config = NodeConfig::default().mode(gensrv::remote::Mode::Client);
+        assert!(matches!(
+            Node::start(config.clone()).await,
+            Err(gensrv::remote::NodeError::Config(_))
+        ));
+        let port = gensrv_tests::remote::free_port();
+        let endpoint = format!("tcp/127.0.0.1:{port}");
+        let peer = Node::start(NodeConfig::default().listen([endpoint.clone()]))
+            .await
+            .unwrap();
+        let client = Node::start(config.connect(endpoint)).await.unwrap();
+        assert!(client.wait_for(peer.id(), Duration::from_secs(10)).await);
+        assert!(peer.wait_for(client.id(), Duration::from_secs(10)).await);
+
+        let echo = Echo::start().await.unwrap();
+        peer.register_global(&echo, "client-mode-echo")
+            .await
+            .unwrap();
+        let mut found = None;
+        for _ in 0..500 {
+            found = Echo::whereis_global(&client, "client-mode-echo").await;
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let remote = found.expect("the name is seen from the client");
+        assert_eq!(remote.pid().node().as_ref(), Some(peer.id()));
+        assert_eq!(
+            remote.echo("via the peer".into()).await,
+            Ok("via the peer".into())
+        );
+        remote.push(7).unwrap();
+        assert_eq!(remote.log().await, Ok(vec![7]));
+    })
+    .await;
+}

@@ -91,7 +91,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 
 pub use handle::{Remote, RemoteReply, ReplySink, Vtable};
-pub use node::{NameError, Node, NodeConfig, NodeError, NodeId, RemoteCallError};
+pub use node::{Mode, NameError, Node, NodeConfig, NodeError, NodeId, RemoteCallError};
 pub use wire::{Refusal, from_body, to_body};
 
 pub(crate) use handle::{RemoteServer, vtable_for};

@@ -30,6 +30,21 @@ pub struct NodeConfig {
     listen: Vec<String>,
     connect: Vec<String>,
     cluster: String,
+    mode: Mode,
+}
+
+/// How a node takes part in the Zenoh network: Zenoh's own modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// An embedded peer (the default): talks to the other peers directly, and
+    /// listens for them.
+    #[default]
+    Peer,
+    /// A client of a router (`zenohd`, or a node in peer mode it connects to):
+    /// everything goes through that one; it listens on nothing. Needs a
+    /// [`connect`](NodeConfig::connect) endpoint.
+    Client,
 }
 
 impl Default for NodeConfig {
@@ -38,6 +53,7 @@ impl Default for NodeConfig {
             listen: vec!["tcp/127.0.0.1:0".into()],
             connect: Vec::new(),
             cluster: "gensrv".into(),
+            mode: Mode::Peer,
         }
     }
 }
@@ -63,12 +79,29 @@ impl NodeConfig {
         self
     }
 
+    /// Joins as a peer (the default) or as a client of a router.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
     fn zenoh(&self) -> Result<zenoh::Config, NodeError> {
         let mut config = zenoh::Config::default();
         let json = |v: &[String]| format!("{v:?}");
+        let (mode, listen) = match self.mode {
+            Mode::Peer => ("\"peer\"", json(&self.listen)),
+            Mode::Client => {
+                if self.connect.is_empty() {
+                    return Err(NodeError::Config(
+                        "a client node needs an endpoint to connect to".into(),
+                    ));
+                }
+                ("\"client\"", "[]".to_string())
+            }
+        };
         for (key, value) in [
-            ("mode", "\"peer\"".to_string()),
-            ("listen/endpoints", json(&self.listen)),
+            ("mode", mode.to_string()),
+            ("listen/endpoints", listen),
             ("connect/endpoints", json(&self.connect)),
             ("scouting/multicast/enabled", "false".to_string()),
         ] {
