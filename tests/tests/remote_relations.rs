@@ -426,3 +426,46 @@ async fn a_client_node_calls_through_the_peer_it_connects_to() {
     })
     .await;
 }
+
+/// Handles sent between OS processes: a node process's relay gets a handle to
+/// a server here, calls it back through the nodes, and gives it back, local
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_sent_to_another_process_calls_back_and_comes_home() {
+    within(60, async {
+        let other = NodeProcess::start(NODE);
+        let node = Node::start(NodeConfig::default().connect(other.endpoint.clone()))
+            .await
+            .unwrap();
+        assert!(
+            node.wait_for(&other.echo.node, Duration::from_secs(10))
+                .await
+        );
+        let name = format!("relay-{}", other.echo.node);
+        let mut relay = None;
+        for _ in 0..500 {
+            relay = Relay::whereis_global(&node, &name).await;
+            if relay.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let relay = relay.expect("the relay's name is seen");
+        assert!(!relay.pid().is_local());
+
+        let here = Echo::start().await.unwrap();
+        relay.keep(here.clone(), here.pid()).await.unwrap();
+        assert_eq!(relay.echo_is_local().await, Ok(Some(false)));
+        assert_eq!(
+            relay.relay("round trip".into()).await,
+            Ok(Ok("round trip".into()))
+        );
+        let (back, pid) = relay.kept().await.unwrap();
+        let back = back.unwrap();
+        assert!(back.pid().is_local());
+        assert_eq!(back.pid(), here.pid());
+        assert_eq!(pid, Some(here.pid()));
+        assert_eq!(back, here);
+    })
+    .await;
+}

@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use gensrv::remote::{Node, NodeConfig};
-use gensrv_tests::remote::{Echo, free_port};
+use gensrv_tests::remote::{Echo, Relay, free_port};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -21,6 +21,12 @@ async fn main() {
                 if let Some(name) = std::env::args().nth(1) {
                     let _ = node.register_global(&echo, &name).await;
                 }
+                // A relay too, for the tests of handles sent between processes:
+                // registered as `relay-<node id>`.
+                let relay = Relay::start(Relay::default()).await.expect("relay starts");
+                node.register_global(&relay, &format!("relay-{}", node.id()))
+                    .await
+                    .expect("the relay's name is free");
                 let index = Node::__index(echo.pid());
                 println!("READY {endpoint} {} {index}", node.id());
                 // Until the parent goes: a read on a blocking thread.
