@@ -260,6 +260,36 @@ fn reply_to_type(ty: &Type) -> Option<&Type> {
 }
 
 /// `ty` without the invisible groups a `macro_rules!` fragment (`$t:ty`) arrives in.
+/// Whether `ty` is, by its name, one of `leaves`, or one of `containers` (or a
+/// tuple, or with `arrays` an array) of such types: what the generated checks
+/// can skip, a std type that has a trait whenever its parameters do.
+pub(crate) fn plainly(ty: &Type, leaves: &[&str], containers: &[&str], arrays: bool) -> bool {
+    let plainly = |ty: &Type| plainly(ty, leaves, containers, arrays);
+    match ungroup(ty) {
+        Type::Tuple(tuple) => tuple.elems.iter().all(plainly),
+        Type::Array(array) if arrays => plainly(&array.elem),
+        Type::Paren(paren) => plainly(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(last) = path.path.segments.last() else {
+                return false;
+            };
+            let name = last.ident.to_string();
+            match &last.arguments {
+                syn::PathArguments::None => leaves.contains(&name.as_str()),
+                syn::PathArguments::AngleBracketed(args) => {
+                    containers.contains(&name.as_str())
+                        && args.args.iter().all(|arg| match arg {
+                            syn::GenericArgument::Type(ty) => plainly(ty),
+                            _ => false,
+                        })
+                }
+                syn::PathArguments::Parenthesized(_) => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn ungroup(mut ty: &Type) -> &Type {
     while let Type::Group(group) = ty {
         ty = &group.elem;

@@ -1224,30 +1224,7 @@ fn plainly_send(ty: &Type) -> bool {
         "Vec", "VecDeque", "Option", "Box", "Result", "HashMap", "BTreeMap", "HashSet", "BTreeSet",
         "ReplyTo",
     ];
-    match ty {
-        Type::Tuple(tuple) => tuple.elems.iter().all(plainly_send),
-        Type::Array(array) => plainly_send(&array.elem),
-        Type::Paren(paren) => plainly_send(&paren.elem),
-        Type::Group(group) => plainly_send(&group.elem),
-        Type::Path(path) if path.qself.is_none() => {
-            let Some(last) = path.path.segments.last() else {
-                return false;
-            };
-            let name = last.ident.to_string();
-            match &last.arguments {
-                syn::PathArguments::None => LEAVES.contains(&name.as_str()),
-                syn::PathArguments::AngleBracketed(args) => {
-                    CONTAINERS.contains(&name.as_str())
-                        && args.args.iter().all(|arg| match arg {
-                            syn::GenericArgument::Type(ty) => plainly_send(ty),
-                            _ => false,
-                        })
-                }
-                syn::PathArguments::Parenthesized(_) => false,
-            }
-        }
-        _ => false,
-    }
+    crate::ast::plainly(ty, LEAVES, CONTAINERS, true)
 }
 
 /// Replaces `Self` in a type with the server's type.

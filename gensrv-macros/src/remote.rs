@@ -21,7 +21,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{GenericParam, Ident, Type};
 
-use crate::ast::{Handler, ungroup};
+use crate::ast::Handler;
 use crate::attr::Kind;
 use crate::expand::{Gen, arg_ident, reply_field, variant_name};
 
@@ -590,28 +590,7 @@ fn plainly_wire(ty: &Type) -> bool {
         "i128", "isize", "f32", "f64", "String",
     ];
     const CONTAINERS: &[&str] = &["Vec", "VecDeque", "Option", "Box", "Result", "BTreeMap"];
-    match ungroup(ty) {
-        Type::Tuple(tuple) => tuple.elems.iter().all(plainly_wire),
-        Type::Paren(paren) => plainly_wire(&paren.elem),
-        Type::Path(path) if path.qself.is_none() => {
-            let Some(last) = path.path.segments.last() else {
-                return false;
-            };
-            let name = last.ident.to_string();
-            match &last.arguments {
-                syn::PathArguments::None => LEAVES.contains(&name.as_str()),
-                syn::PathArguments::AngleBracketed(args) => {
-                    CONTAINERS.contains(&name.as_str())
-                        && args.args.iter().all(|arg| match arg {
-                            syn::GenericArgument::Type(ty) => plainly_wire(ty),
-                            _ => false,
-                        })
-                }
-                syn::PathArguments::Parenthesized(_) => false,
-            }
-        }
-        _ => false,
-    }
+    crate::ast::plainly(ty, LEAVES, CONTAINERS, false)
 }
 
 #[cfg(test)]
