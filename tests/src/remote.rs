@@ -102,8 +102,15 @@ impl NodeProcess {
     /// Like [`start`](NodeProcess::start), with arguments: the global name to
     /// register the echo server under.
     pub fn start_with(binary: &str, args: &[&str]) -> NodeProcess {
+        NodeProcess::start_env(binary, args, &[])
+    }
+
+    /// Like [`start_with`](NodeProcess::start_with), with environment
+    /// variables (`GENSRV_TEST_LEASE_MS`: the node's lease).
+    pub fn start_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> NodeProcess {
         let mut child = Command::new(binary)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -139,6 +146,11 @@ impl NodeProcess {
             index: index.parse().expect("a pid index"),
         };
         process
+    }
+
+    /// The process's OS pid.
+    pub fn os_pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process at once (SIGKILL) and reaps it.

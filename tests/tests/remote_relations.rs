@@ -469,3 +469,62 @@ async fn a_handle_sent_to_another_process_calls_back_and_comes_home() {
     })
     .await;
 }
+
+/// A node that falls silent with its connection open (frozen with SIGSTOP,
+/// as a hung machine or a cut cable would leave it) is taken as gone once its
+/// lease (`NodeConfig::lease`, 1 s here) runs out: `NoConnection` to the call
+/// waiting on it and to monitors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_is_no_connection_once_its_lease_runs_out() {
+    within(60, async {
+        let other = NodeProcess::start_env(NODE, &[], &[("GENSRV_TEST_LEASE_MS", "1000")]);
+        let node = Node::start(NodeConfig::default().connect(other.endpoint.clone()))
+            .await
+            .unwrap();
+        assert!(
+            node.wait_for(&other.echo.node, Duration::from_secs(10))
+                .await
+        );
+        let pid = other.echo.pid(&node);
+        let remote = ServerRef::<Echo>::from_pid(pid).unwrap();
+        let watcher = Watcher::start(Watcher::default()).await.unwrap();
+        watcher.monitor(pid).await.unwrap();
+        assert_eq!(
+            remote
+                .call(|reply_to| EchoCall::Echo {
+                    text: "up".into(),
+                    reply_to
+                })
+                .await,
+            Ok("up".to_string())
+        );
+
+        let stopped = std::process::Command::new("kill")
+            .args(["-STOP", &other.os_pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(stopped.success());
+        let frozen = tokio::time::Instant::now();
+        let pending = remote
+            .call(|reply_to| EchoCall::Echo {
+                text: "frozen?".into(),
+                reply_to,
+            })
+            .timeout(Duration::from_secs(30))
+            .await;
+        assert_eq!(pending, Err(CallError::Exited(ExitReason::NoConnection)));
+        assert!(
+            frozen.elapsed() < Duration::from_secs(8),
+            "seen gone after {:?}",
+            frozen.elapsed()
+        );
+        until(
+            "downs",
+            || downs(&watcher),
+            vec![(pid, ExitReason::NoConnection)],
+        )
+        .await;
+        // `other` is killed (SIGKILL ends a stopped process too) and reaped.
+    })
+    .await;
+}

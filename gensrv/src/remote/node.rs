@@ -31,6 +31,7 @@ pub struct NodeConfig {
     connect: Vec<String>,
     cluster: String,
     mode: Mode,
+    lease: Option<Duration>,
 }
 
 /// How a node takes part in the Zenoh network: Zenoh's own modes.
@@ -54,6 +55,7 @@ impl Default for NodeConfig {
             connect: Vec::new(),
             cluster: "gensrv".into(),
             mode: Mode::Peer,
+            lease: None,
         }
     }
 }
@@ -85,6 +87,16 @@ impl NodeConfig {
         self
     }
 
+    /// How long the other nodes wait, when this one falls silent (frozen, or cut
+    /// off with its connections still open), before they take it as gone:
+    /// Zenoh's link lease, announced to them (10 s by default; at least 100 ms).
+    /// A node that dies or closes its connections is seen gone at once, whatever
+    /// the lease. Keep-alives go 4 times a lease.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease.max(Duration::from_millis(100)));
+        self
+    }
+
     fn zenoh(&self) -> Result<zenoh::Config, NodeError> {
         let mut config = zenoh::Config::default();
         let json = |v: &[String]| format!("{v:?}");
@@ -108,6 +120,12 @@ impl NodeConfig {
             config
                 .insert_json5(key, &value)
                 .map_err(|e| NodeError::Config(format!("{key}: {e}")))?;
+        }
+        if let Some(lease) = self.lease {
+            let millis = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+            config
+                .insert_json5("transport/link/tx/lease", &millis.to_string())
+                .map_err(|e| NodeError::Config(format!("lease: {e}")))?;
         }
         Ok(config)
     }

@@ -13,7 +13,15 @@ async fn main() {
     let mut last = None;
     for _ in 0..5 {
         let endpoint = format!("tcp/127.0.0.1:{}", free_port());
-        match Node::start(NodeConfig::default().listen([endpoint.clone()])).await {
+        let mut config = NodeConfig::default().listen([endpoint.clone()]);
+        // A short lease, for the tests of a node that falls silent.
+        if let Some(ms) = std::env::var("GENSRV_TEST_LEASE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+        {
+            config = config.lease(std::time::Duration::from_millis(ms));
+        }
+        match Node::start(config).await {
             Ok(node) => {
                 let echo = Echo::start().await.expect("echo starts");
                 // A claim that loses at once still reports its pid (now dead):
