@@ -79,6 +79,7 @@
 //!
 //! `DISTRIBUTION.md` has the design, the wire format and what is left.
 
+mod depth;
 mod handle;
 mod node;
 mod proxy;

@@ -126,7 +126,12 @@ pub(crate) fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, Refusal> {
         }
         _ => return Err(Refusal::Malformed("not a gensrv frame".into())),
     };
-    postcard::from_bytes(body).map_err(|e| Refusal::Malformed(e.to_string()))
+    limited(body).map_err(|e| Refusal::Malformed(e.to_string()))
+}
+
+/// postcard's `from_bytes`, with a limit on how deep values nest (see `depth.rs`).
+fn limited<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    super::depth::deserialize(&mut postcard::Deserializer::from_bytes(bytes))
 }
 
 /// Encodes a server's wire message (a request body or a reply) in postcard.
@@ -135,8 +140,10 @@ pub fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, Refusal> {
 }
 
 /// Decodes a server's wire message; an error, never a panic, on any input.
+/// Values may nest at most 256 levels (a message of a recursive type deeper
+/// than that is refused: it would overflow the stack of the node decoding it).
 pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
-    postcard::from_bytes(body).map_err(|e| Refusal::BadMessage(e.to_string()))
+    limited(body).map_err(|e| Refusal::BadMessage(e.to_string()))
 }
 
 #[cfg(test)]
