@@ -156,7 +156,6 @@ where
 /// that links to a server there and then ends normally, before the node there has
 /// heard back about it, must leave that server alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: the node there makes its stand-in of the linker on Put::Link and asks back for its Down; a linker that has ended by then is NoProc, an abnormal reason, so the remote server is killed by a Normal exit"]
 async fn a_process_that_links_to_a_remote_server_and_ends_normally_leaves_it_alone() {
     within(60, async {
         let (a, b) = two_nodes().await;
@@ -183,7 +182,6 @@ async fn a_process_that_links_to_a_remote_server_and_ends_normally_leaves_it_alo
 
 /// OTP: the linked process gets the real reason of the one that ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: the linked server there gets NoProc instead of the reason of the linker when the linker ends before the node there has heard back about it"]
 async fn a_process_that_links_to_a_remote_server_and_crashes_at_once_gives_it_its_reason() {
     within(60, async {
         let (a, b) = two_nodes().await;

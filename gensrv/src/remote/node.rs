@@ -313,6 +313,24 @@ impl Relations {
         }
     }
 
+    /// The process `pid` of node `from` ended with `reason` (its link's
+    /// signal): its proxy here, if any, ends with it.
+    fn link_exit(&self, from: &NodeId, pid: Pid, reason: ExitReason) {
+        let proxy = {
+            let mut proxies = self.proxies();
+            let Some(proxy) = proxies.by_pid.get(&pid).and_then(|proxy| proxy.upgrade()) else {
+                return;
+            };
+            if proxy.at() != from {
+                return;
+            }
+            proxies.by_pid.remove(&pid);
+            proxies.by_key.remove(&proxy.key);
+            proxy
+        };
+        proxy.end(reason);
+    }
+
     /// `node` is gone: every proxy of its processes ends with `NoConnection`,
     /// and its sink goes.
     fn node_gone(&self, node: &NodeId) {
@@ -1234,6 +1252,10 @@ fn put(node: &Node, sample: &Sample) {
             }
             Put::Stop { to, reason } => {
                 running(to)?.send_sys(crate::mailbox::Sys::Stop(reason));
+            }
+            Put::LinkExit { from, reason } => {
+                let pid = node.pid_at(&from.node, from.index);
+                relations.link_exit(&from.node, pid, reason);
             }
         }
         Ok::<_, Refusal>(())

@@ -68,12 +68,19 @@ impl Proxy {
         node.wire_pid(pid)
     }
 
-    /// An exit signal to the process there. A link's signal is not sent: the
-    /// other side learns of the end from its own proxy of the process that ended
-    /// here; only the link is forgotten here.
+    /// An exit signal to the process there. A link's signal (`from`, here,
+    /// ended) forgets the link here and tells the node there, whose proxy of
+    /// `from` then ends with `reason`: it would learn of the end from that
+    /// proxy's own `Down`, but that `Down` says `NoProc` if `from` ended before
+    /// the proxy's monitor reached this node (a link made just before the end),
+    /// and a `Normal` exit would then kill the process there.
     pub(crate) fn exit_signal(&self, from: Pid, reason: ExitReason, link: bool) {
         if link {
-            self.core.remove_link(from);
+            if self.core.remove_link(from)
+                && let Some(from) = self.wire(from)
+            {
+                self.put(&Put::LinkExit { from, reason });
+            }
             return;
         }
         if let Some(from) = self.wire(from) {

@@ -72,6 +72,13 @@ pub(crate) enum Put {
     },
     /// Stop `to` with `reason` (OTP's `gen_server:stop`).
     Stop { to: u64, reason: crate::ExitReason },
+    /// `from` (on the sending node), linked to a process of the receiving
+    /// node, ended with `reason`: the receiver's stand-in of it ends with that
+    /// reason (its link's signal), whatever its own `Down` will say.
+    LinkExit {
+        from: WirePid,
+        reason: crate::ExitReason,
+    },
 }
 
 /// Why a node refused or failed a request; travels back in the reply.
