@@ -356,7 +356,11 @@ async fn a_raw_call_with_an_infinite_timeout_works() {
         let pid = through(&b, &a, echo.pid());
         let body = to_body(&EchoWire::Echo { text: "raw".into() }).unwrap();
         let zero = within(10, b.call_raw(pid, ECHO, body.clone(), Duration::ZERO)).await;
-        assert!(zero.is_err(), "{zero:?}");
+        // A reply already there, or `Timeout`: nothing else.
+        assert!(
+            matches!(zero, Ok(_) | Err(RemoteCallError::Timeout)),
+            "{zero:?}"
+        );
         let max = within(10, b.call_raw(pid, ECHO, body.clone(), Duration::MAX)).await;
         assert_eq!(
             max.map(|reply| from_body::<String>(&reply)),
@@ -374,7 +378,6 @@ async fn a_raw_call_with_an_infinite_timeout_works() {
 /// A raw call that outlasts its timeout fails with `RemoteCallError::Timeout`
 /// (what the variant is for), not with a Zenoh error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: Zenoh ends a timed-out query with an error reply, which call_raw gives as RemoteCallError::Zenoh(error reply: Timeout), never Timeout"]
 async fn a_raw_call_that_times_out_is_timeout() {
     within(60, async {
         let (a, b) = two_nodes().await;

@@ -1186,6 +1186,10 @@ async fn receive(
         });
     };
     let sample = reply.into_result().map_err(|e| {
+        // Zenoh ends a query that outlasts its timeout with an error reply.
+        if started.elapsed() >= timeout {
+            return RemoteCallError::Timeout;
+        }
         RemoteCallError::Zenoh(format!(
             "error reply: {}",
             String::from_utf8_lossy(&e.payload().to_bytes())
