@@ -737,7 +737,6 @@ async fn whereis_until(node: &Node, name: &str, expected: Option<Pid>) {
 /// leaves the holder alone. Here a second claim of a held, visible name on the
 /// same node ends the established holder if the newcomer's pid is lower.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: register_global of a name held and seen declares the claim anyway; if the (node, pid) of the newcomer is lower, the established holder is ended and the newcomer gets Ok"]
 async fn registering_a_held_name_never_ends_its_holder() {
     within(60, async {
         let node = Node::start(NodeConfig::default()).await.unwrap();

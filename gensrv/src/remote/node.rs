@@ -832,7 +832,9 @@ impl Node {
 
     /// Registers `server` under the cluster-wide `name` (Erlang's
     /// `global:register_name`), exporting it: the name is seen from every node
-    /// until the server ends or its node goes. When two claims meet (they can
+    /// until the server ends or its node goes. A name this node already sees
+    /// held by another server is not taken over: [`NameError::Taken`], and the
+    /// claimant is ended as below. When two claims meet (they can
     /// cross, from two nodes), the lowest node id wins on every node (see
     /// [`whereis_global`](Node::whereis_global)), and the loser's server is ended
     /// with `Error("global name .. taken by ..")`, as with Erlang's default
@@ -855,6 +857,18 @@ impl Node {
             node: self.inner.id.clone(),
             index: process.core.pid().index(),
         };
+        // A name seen held is not taken over (Erlang's `global:register_name`
+        // answers `no`): the lowest-claim-wins rule below is for claims that
+        // cross, not for a claim of a name every node already resolves.
+        if let Some(holder) = self.global_holder(name).await
+            && holder != pid
+        {
+            crate::exit(
+                server,
+                ExitReason::Error(format!("global name {name} taken by {holder}")),
+            );
+            return Err(NameError::Taken(self.pid_at(&holder.node, holder.index)));
+        }
         let key = format!(
             "{}/{}/{}",
             name_key(&self.inner.cluster, name),
