@@ -300,7 +300,6 @@ async fn many_monitors_of_one_remote_pid_each_get_one_down() {
 /// server's node keep a monitor per lookup: the server's `monitored_by` must
 /// not grow without bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: each new proxy sends Put::Monitor, and nothing removes the watch when the proxy is dropped: the server is monitored once per handle ever made"]
 async fn handles_made_and_dropped_do_not_pile_up_monitors_on_the_server() {
     within(60, async {
         let (a, b) = two_nodes().await;

@@ -1244,6 +1244,13 @@ fn put(node: &Node, sample: &Sample) {
                     );
                 }
             }
+            Put::Demonitor { from, to, key } => {
+                let sink = relations.sinks().get(&from).cloned();
+                if let Some(sink) = sink {
+                    let target = crate::registry::by_pid(Pid::from_parts(0, to));
+                    sink.unwatch(target.as_deref(), key);
+                }
+            }
             Put::Down { from, key, reason } => relations.down(&from, key, reason),
             Put::Link { from, to } => {
                 let from_pid = node.pid_at(&from.node, from.index);

@@ -120,6 +120,29 @@ impl Proxy {
     }
 }
 
+/// A proxy dropped before its process ended: its node stops watching that
+/// process for it (a proxy made again later asks anew), so that handles made
+/// and dropped do not pile up monitors on the process there.
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if self.key == 0 || self.core.exit_reason().is_some() {
+            return;
+        }
+        if let Some(inner) = self.node.upgrade() {
+            let node = Node::from_inner(inner);
+            let from = node.id().clone();
+            node.send_put(
+                &self.at,
+                &Put::Demonitor {
+                    from,
+                    to: self.core.pid().index(),
+                    key: self.key,
+                },
+            );
+        }
+    }
+}
+
 impl AnyProcess for Proxy {
     fn core(&self) -> &ProcessCore {
         &self.core
@@ -161,8 +184,27 @@ pub(crate) struct Sink {
     core: ProcessCore,
     node: Weak<Inner>,
     to: NodeId,
-    /// The key each monitor's `Down` goes back with.
-    keys: Mutex<HashMap<MonitorRef, u64>>,
+    /// The key each monitor's `Down` goes back with, and the monitor of each key.
+    keys: Mutex<Keys>,
+}
+
+#[derive(Default)]
+struct Keys {
+    by_monitor: HashMap<MonitorRef, u64>,
+    by_key: HashMap<u64, MonitorRef>,
+}
+
+impl Keys {
+    fn insert(&mut self, monitor: MonitorRef, key: u64) {
+        self.by_monitor.insert(monitor, key);
+        self.by_key.insert(key, monitor);
+    }
+
+    fn remove(&mut self, monitor: &MonitorRef) -> Option<u64> {
+        let key = self.by_monitor.remove(monitor)?;
+        self.by_key.remove(&key);
+        Some(key)
+    }
 }
 
 impl Sink {
@@ -189,7 +231,23 @@ impl Sink {
         }
     }
 
-    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<MonitorRef, u64>> {
+    /// Stops watching `target` for the proxy `key` of this sink's node (that
+    /// proxy is gone).
+    pub(crate) fn unwatch(&self, target: Option<&dyn AnyProcess>, key: u64) {
+        let monitor = {
+            let mut keys = self.keys();
+            let Some(monitor) = keys.by_key.get(&key).copied() else {
+                return;
+            };
+            keys.remove(&monitor);
+            monitor
+        };
+        if let Some(target) = target {
+            target.core().remove_watcher(monitor);
+        }
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -54,6 +54,13 @@ pub(crate) enum Put {
         to: u64,
         key: u64,
     },
+    /// Node `from` dropped its proxy `key` of the process `to`: stop watching
+    /// it for that proxy.
+    Demonitor {
+        from: super::NodeId,
+        to: u64,
+        key: u64,
+    },
     /// The process watched under `key`, on node `from`, has ended.
     Down {
         from: super::NodeId,
