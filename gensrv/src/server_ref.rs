@@ -182,7 +182,7 @@ impl<S: GenServer> ServerRef<S> {
         let process = match &self.to {
             To::Local(process) => process,
             #[cfg(feature = "remote")]
-            To::Remote(server) => return server.call(make, watch_exit),
+            To::Remote(server) => return server.call(make),
         };
         if process::current_pid() == Some(process.core.pid()) {
             return Call::failed(CallError::CallingSelf);

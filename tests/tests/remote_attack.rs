@@ -480,6 +480,28 @@ async fn a_deferred_reply_answered_later_reaches_the_remote_caller() {
     .await;
 }
 
+/// OTP: signals from one process to another arrive in the order sent, so a
+/// reply sent before the server ends reaches its caller. A deferred reply sent
+/// just before the server stops must not be lost to the server's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_reply_sent_just_before_the_server_stops_reaches_the_remote_caller() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        for round in 0..30 {
+            let parker = Parker::start(Parker::default()).await.unwrap();
+            let remote = ParkerRef::from(
+                ServerRef::<Parker>::from_pid(through(&b, &a, parker.pid())).unwrap(),
+            );
+            let waiting = remote.park().timeout(Duration::from_secs(20)).send();
+            until("parked", || async { parker.parked().await.unwrap() }, 1).await;
+            parker.release(round).unwrap();
+            parker.stop().await.unwrap();
+            assert_eq!(within(10, waiting).await, Ok(round), "round {round}");
+        }
+    })
+    .await;
+}
+
 /// A deferred call whose `ReplyTo` is dropped unsent: `NoReply`, at once, as
 /// locally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,7 +218,6 @@ impl<S: GenServer> RemoteServer<S> {
     pub(crate) fn call<R: Send + 'static>(
         &self,
         make: impl FnOnce(ReplyTo<R>) -> S::Call,
-        deferred: bool,
     ) -> Call<R> {
         if let Some(reason) = self.proxy.core().exit_reason() {
             return Call::failed(match reason {
@@ -236,11 +235,13 @@ impl<S: GenServer> RemoteServer<S> {
         let index = self.pid.index();
         self.node
             .send_call(&self.at, index, self.vtable.fingerprint, body, sink);
-        // A deferred reply may be held elsewhere there: watch the server itself
-        // (its stand-in here), as a local deferred call does. A plain call is
-        // failed by the node there if its server ends first.
-        let server = deferred.then(|| self.proxy.clone() as Arc<dyn AnyProcess>);
-        Call::sent(receiver, self.pid, server)
+        // Not watched here, deferred or not: the node there makes the call as a
+        // local one (a deferred call there watches its server), and its outcome,
+        // the reply or the server's end, comes back through the query, in the
+        // order it happened there. The server's `Down` travels apart and may
+        // overtake a reply sent just before the end. The server's node going
+        // is `NoConnection` from the query's own watch.
+        Call::sent(receiver, self.pid, None)
     }
 
     pub(crate) fn cast(&self, cast: S::Cast) -> Result<(), CastError> {
