@@ -114,6 +114,14 @@ fn request<R: Send + 'static>(
     if process::current_pid() == Some(pid) {
         return Call::failed(CallError::CallingSelf);
     }
+    // The stand-in of a server on another node takes no sys requests: its
+    // server, alive, is not `NoProc`.
+    #[cfg(feature = "remote")]
+    if process.as_proxy().is_some() && process.core().exit_reason().is_none() {
+        return Call::failed(CallError::Refused(
+            "sys requests do not travel to a server on another node".into(),
+        ));
+    }
     let (sender, receiver) = oneshot::channel();
     if process.send_sys(make(ReplyTo::new(sender))) {
         Call::sent(receiver, pid, None)

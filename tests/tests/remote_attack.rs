@@ -688,6 +688,17 @@ async fn sys_requests_on_a_remote_handle_answer_or_fail_without_hanging() {
         );
         let replaced = within(10, remote.replace_state(|_| {})).await;
         eprintln!("replace_state {replaced:?}");
+        // The server is alive: whatever the answer, not `NoProc`.
+        assert!(
+            !matches!(statistics, Err(CallError::NoProc)),
+            "{statistics:?}"
+        );
+        assert!(!matches!(status, Err(CallError::NoProc)), "{status:?}");
+        assert!(
+            !matches!(suspended, Err(CallError::NoProc)),
+            "{suspended:?}"
+        );
+        assert!(!matches!(resumed, Err(CallError::NoProc)), "{resumed:?}");
         // Whatever they did, the server still answers.
         assert_eq!(
             remote.echo("after sys".into()).await,
