@@ -196,6 +196,46 @@ async fn a_process_that_links_to_a_remote_server_and_crashes_at_once_gives_it_it
     .await;
 }
 
+/// A trapping server linked to processes on another node gets one `Exit` per
+/// linked process that ends, with its real reason, `Normal` included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_server_gets_one_exit_with_the_real_reason_per_remote_linker() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        // The trapper runs "on a"; the linkers "on b" link to it through b.
+        let trapper = Watcher::start(Watcher::default()).await.unwrap();
+        trapper.trap(true).await.unwrap();
+        let trapper_from_b = through(&b, &a, trapper.pid());
+        let mut expected = Vec::new();
+        for (n, reason) in [
+            ExitReason::Normal,
+            ExitReason::Error("one".into()),
+            ExitReason::Shutdown,
+            ExitReason::Panic("two".into()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let linker = Watcher::start(Watcher::default()).await.unwrap();
+            linker.link(trapper_from_b).await.unwrap();
+            if n % 2 == 0 {
+                // Let the link settle there first, one time in two.
+                let probe = remote_echo(&b, &a, Echo::start().await.unwrap().pid());
+                let _ = probe.echo("probe".into()).await;
+            }
+            within(10, linker.stop().reason(reason.clone()))
+                .await
+                .unwrap();
+            expected.push((through(&a, &b, linker.pid()), reason));
+        }
+        until("exits", || exits(&trapper), expected.clone()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(exits(&trapper).await, expected);
+        assert!(trapper.is_alive());
+    })
+    .await;
+}
+
 /// Links are a set: linking three times and unlinking once leaves no link, so
 /// the remote server's death sends nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
