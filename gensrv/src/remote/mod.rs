@@ -178,16 +178,22 @@ pub(crate) fn current_node() -> Option<Node> {
 
 pin_project_lite::pin_project! {
     /// A future polled inside [`with_node`]: a reply encoded as it is made.
+    /// It holds its node weakly: a call being served does not keep a node
+    /// whose last handle is dropped (polled once its node is gone, it runs
+    /// outside any node, and a pid in its reply fails to encode).
     pub(crate) struct Scoped<F> {
-        node: Node,
+        node: Weak<node::Inner>,
         #[pin]
         future: F,
     }
 }
 
 impl<F> Scoped<F> {
-    pub(crate) fn new(node: Node, future: F) -> Self {
-        Scoped { node, future }
+    pub(crate) fn new(node: &Node, future: F) -> Self {
+        Scoped {
+            node: Arc::downgrade(node.inner()),
+            future,
+        }
     }
 }
 
@@ -196,7 +202,10 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        with_node(this.node, || this.future.poll(cx))
+        match this.node.upgrade() {
+            Some(inner) => with_node(&Node::from_inner(inner), || this.future.poll(cx)),
+            None => this.future.poll(cx),
+        }
     }
 }
 

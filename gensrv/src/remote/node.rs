@@ -18,7 +18,7 @@ use super::handle::{RemoteReply, ReplySink, call_error};
 use super::proxy::{Proxy, Sink};
 use super::wire::{self, Put, Refusal, Request, WirePid};
 use crate::process::AnyProcess;
-use crate::{ExitReason, GenServer, Pid, ServerRef};
+use crate::{CallError, ExitReason, GenServer, Pid, ServerRef};
 
 /// How a node joins the cluster.
 ///
@@ -301,8 +301,10 @@ impl Relations {
                 return;
             };
             let proxy = proxies.by_pid.get(&pid).and_then(|proxy| proxy.upgrade());
+            // (A proxy is never dropped under the lock: its `Drop` may drop
+            // the last handle of the node, whose `Drop` takes the lock.)
             if proxy.as_ref().is_some_and(|proxy| proxy.at() != from) {
-                return;
+                return drop((proxies, proxy));
             }
             proxies.by_key.remove(&key);
             proxies.by_pid.remove(&pid);
@@ -322,7 +324,8 @@ impl Relations {
                 return;
             };
             if proxy.at() != from {
-                return;
+                // The lock first, then the proxy (see `down`).
+                return drop((proxies, proxy));
             }
             proxies.by_pid.remove(&pid);
             proxies.by_key.remove(&proxy.key);
@@ -342,6 +345,8 @@ impl Relations {
     /// `node` cannot be reached: every proxy of its processes ends with
     /// `NoConnection`.
     fn unreachable(&self, node: &NodeId) {
+        // The others, dropped after the lock (see `down`).
+        let mut others: Vec<Arc<Proxy>> = Vec::new();
         let gone: Vec<Arc<Proxy>> = {
             let mut proxies = self.proxies();
             let proxies = &mut *proxies;
@@ -351,7 +356,10 @@ impl Relations {
                     gone.push(proxy);
                     false
                 }
-                Some(_) => true,
+                Some(proxy) => {
+                    others.push(proxy);
+                    true
+                }
                 None => false,
             });
             for proxy in &gone {
@@ -359,6 +367,7 @@ impl Relations {
             }
             gone
         };
+        drop(others);
         for proxy in gone {
             proxy.end(ExitReason::NoConnection);
         }
@@ -377,6 +386,21 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // Its proxies stand for processes it can no longer reach: they end
+        // with `NoConnection` (their monitors, links and `exited()` hear of
+        // it), rather than never.
+        let proxies: Vec<Arc<Proxy>> = {
+            let mut proxies = self.relations.proxies();
+            proxies.by_key.clear();
+            proxies
+                .by_pid
+                .drain()
+                .filter_map(|(_, proxy)| proxy.upgrade())
+                .collect()
+        };
+        for proxy in proxies {
+            proxy.end(ExitReason::NoConnection);
+        }
         // Dropping Zenoh's session, queryable and token blocks (Zenoh's
         // `block_in_place`, which panics on a current-thread runtime), and so does
         // dropping a runtime (which panics inside any runtime): neither may happen
@@ -550,7 +574,7 @@ impl Node {
                     };
                     let node = Node::from_inner(node);
                     let reply = super::with_node(&node, || dispatch(&query));
-                    handle.spawn(super::Scoped::new(node, serve(reply, query)));
+                    handle.spawn(super::Scoped::new(&node, serve(reply, query)));
                 })
                 .await
                 .map_err(zenoh_error)?;
@@ -1008,7 +1032,11 @@ impl Node {
         // and a reply that comes after the caller stopped waiting is dropped by
         // the `ReplyTo`.
         let reply = self.call_frame(at, frame, QUERY_TIMEOUT);
-        let node = self.clone();
+        // Weakly: a call in flight does not keep a node whose last handle is
+        // dropped; if the node closes first (this task is dropped with its
+        // runtime), the caller gets `NoConnection`.
+        let node = Arc::downgrade(&self.inner);
+        let mut sink = Unanswered(Some(sink));
         let runtime = self
             .inner
             .runtime
@@ -1016,6 +1044,11 @@ impl Node {
             .expect("the runtime lives as long as the node");
         runtime.spawn(async move {
             let reply = reply.await;
+            let Some(sink) = sink.0.take() else { return };
+            let Some(node) = node.upgrade().map(Node::from_inner) else {
+                sink.deliver(Err(CallError::Exited(ExitReason::NoConnection)));
+                return;
+            };
             super::with_node(&node, || match reply {
                 Ok(body) => sink.deliver(Ok(&body)),
                 Err(error) => sink.deliver(Err(call_error(error))),
@@ -1116,6 +1149,18 @@ impl Node {
         // Fails only once the node's runtime is shutting down; a call's reply
         // sender, dropped with the request, then fails the call.
         let _ = sender.send(outgoing);
+    }
+}
+
+/// The reply sink of a call whose reply has not come: the call fails with
+/// `NoConnection` if it is dropped so (its node closed).
+struct Unanswered(Option<ReplySink>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0.take() {
+            sink.deliver(Err(CallError::Exited(ExitReason::NoConnection)));
+        }
     }
 }
 
