@@ -656,6 +656,60 @@ async fn casts_and_calls_from_many_tasks_keep_each_tasks_order() {
     .await;
 }
 
+/// Big messages: a call and a cast of several megabytes work (or fail), never
+/// hang, and the node serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_messages_cross_or_fail_without_hanging() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        let echo = Echo::start().await.unwrap();
+        let remote = remote_echo(&b, &a, echo.pid());
+        for size in [64 * 1024, 1 << 20, 8 << 20] {
+            let text = "x".repeat(size);
+            let reply = remote
+                .echo(text.clone())
+                .timeout(Duration::from_secs(20))
+                .await;
+            assert!(
+                reply.as_ref() == Ok(&text),
+                "{size}: {:?}",
+                reply.map(|r| r.len())
+            );
+        }
+        let pid = remote.pid();
+        b.cast_raw(pid, ECHO, to_body(&vec![0u8; 8 << 20]).unwrap());
+        remote.push(7).unwrap();
+        assert_eq!(
+            remote.log().timeout(Duration::from_secs(20)).await,
+            Ok(vec![7])
+        );
+    })
+    .await;
+}
+
+/// Handles to thousands of pids that do not exist there: each learns `NoProc`
+/// soon, and nothing piles up or hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_handles_to_nobody_end_with_no_proc() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        let handles: Vec<EchoRef> = (0..2000u64)
+            .map(|n| {
+                EchoRef::from(ServerRef::<Echo>::from_pid(b.__pid(a.id(), (1 << 40) + n)).unwrap())
+            })
+            .collect();
+        for handle in &handles {
+            assert_eq!(within(20, handle.exited()).await, ExitReason::NoProc);
+        }
+        assert_eq!(handles[0].echo("x".into()).await, Err(CallError::NoProc));
+        drop(handles);
+        let echo = Echo::start().await.unwrap();
+        let remote = remote_echo(&b, &a, echo.pid());
+        assert_eq!(remote.echo("alive".into()).await, Ok("alive".into()));
+    })
+    .await;
+}
+
 /// A bounded mailbox: remote calls wait for room, as local ones do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_calls_to_a_bounded_mailbox_wait_for_room() {
