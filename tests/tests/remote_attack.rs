@@ -1075,7 +1075,7 @@ async fn thousands_of_bad_frames_are_refused_and_the_node_serves_on() {
         // Valid frames (to no process, or harmless), to truncate and corrupt.
         let good_body = to_body(&EchoWire::Echo { text: "ok".into() }).unwrap();
         let b_id = b.id().to_string();
-        let puts = vec![
+        let puts = [
             frame(&PutMirror::Cast {
                 to: nobody,
                 fingerprint: ECHO,
@@ -1140,7 +1140,7 @@ async fn thousands_of_bad_frames_are_refused_and_the_node_serves_on() {
         // Random bytes, with and without a good header.
         for _ in 0..1500 {
             let mut junk = rng.bytes(64);
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 let mut framed = b"gs\x02".to_vec();
                 framed.append(&mut junk);
                 junk = framed;
