@@ -710,6 +710,30 @@ async fn thousands_of_handles_to_nobody_end_with_no_proc() {
     .await;
 }
 
+/// A suspended server queues what comes from other nodes and loses nothing
+/// (semantics 12); remote callers with a short timeout time out, and their late
+/// replies are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_server_keeps_remote_calls_and_casts() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        let echo = Echo::start().await.unwrap();
+        let remote = remote_echo(&b, &a, echo.pid());
+        echo.suspend().await.unwrap();
+        for n in 0..5 {
+            remote.push(n).unwrap();
+        }
+        let short = remote.echo("short".into()).timeout(Duration::from_millis(100));
+        assert_eq!(short.await, Err(CallError::Timeout));
+        let waiting = remote.log().timeout(Duration::from_secs(20)).send();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        echo.resume().await.unwrap();
+        assert_eq!(within(20, waiting).await, Ok((0..5).collect::<Vec<u64>>()));
+        assert_eq!(remote.echo("after".into()).await, Ok("after".into()));
+    })
+    .await;
+}
+
 /// A bounded mailbox: remote calls wait for room, as local ones do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_calls_to_a_bounded_mailbox_wait_for_room() {
@@ -882,6 +906,33 @@ async fn registering_a_held_name_never_ends_its_holder() {
         );
         assert_eq!(second, Err(NameError::Taken(holder.pid())));
         assert_eq!(node.whereis_global("attack-held").await, Some(holder.pid()));
+    })
+    .await;
+}
+
+/// A supervisor's pattern: the holder of a global name dies, its replacement
+/// starts and registers the name at once. The dead holder's claim must not
+/// beat the live one (nor end it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_registers_the_name_of_a_holder_that_just_died() {
+    within(60, async {
+        let node = Node::start(NodeConfig::default()).await.unwrap();
+        let mut holder = Echo::start().await.unwrap();
+        node.register_global(&holder, "attack-restarted").await.unwrap();
+        for round in 0..10 {
+            holder.kill();
+            within(10, holder.exited()).await;
+            let replacement = Echo::start().await.unwrap();
+            let registered = node.register_global(&replacement, "attack-restarted").await;
+            assert_eq!(registered, Ok(replacement.pid()), "round {round}");
+            assert!(replacement.is_alive(), "round {round}");
+            assert_eq!(
+                node.whereis_global("attack-restarted").await,
+                Some(replacement.pid()),
+                "round {round}"
+            );
+            holder = replacement;
+        }
     })
     .await;
 }
