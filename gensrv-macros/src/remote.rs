@@ -196,9 +196,33 @@ impl Remote<'_, '_> {
         let mut seen = std::collections::HashSet::new();
         handlers
             .flat_map(|h| self.wire_types(h))
-            .filter(|(ty, _)| !plainly_wire(ty) && seen.insert(ty.to_token_stream().to_string()))
+            .filter(|(ty, _)| {
+                !plainly_wire(ty)
+                    && !self.names_itself(ty)
+                    && seen.insert(ty.to_token_stream().to_string())
+            })
             .map(|(ty, span)| quote_spanned!(span=> #ty: ::gensrv::__private::Wire))
             .collect()
+    }
+
+    /// Whether `ty` names this server's own handle (`FooRef`, `ServerRef<Foo>`,
+    /// `Self`, in any container): its check would ask whether the server's own
+    /// impls hold, a cycle the compiler cannot settle (E0275). Left to the wire
+    /// enum's serde derive, which needs no where clause for it.
+    fn names_itself(&self, ty: &Type) -> bool {
+        fn mentions(tokens: TokenStream, names: &[String]) -> bool {
+            tokens.into_iter().any(|token| match token {
+                proc_macro2::TokenTree::Ident(ident) => names.contains(&ident.to_string()),
+                proc_macro2::TokenTree::Group(group) => mentions(group.stream(), names),
+                _ => false,
+            })
+        }
+        let names = [
+            self.0.handle.to_string(),
+            self.0.name.clone(),
+            "Self".to_string(),
+        ];
+        mentions(ty.to_token_stream(), &names)
     }
 
     fn unconditional(&self) -> impl Iterator<Item = &Handler<'_>> {

@@ -106,15 +106,10 @@ impl Parker {
     }
 
     /// Calls `other` (a `Parker`, wherever it runs) from inside this handler,
-    /// which calls `back` from inside its own.
+    /// which calls `back` from inside its own. (A handle of the server's own
+    /// type as an argument: it did not compile, E0275.)
     #[call]
-    ///
-    /// (`other` is a `Pid`: a `ParkerRef` argument in `Parker`'s own handlers
-    /// does not compile, see the report.)
-    async fn bounce(&self, other: Pid, back: EchoRef) -> Result<String, CallError> {
-        let Some(other) = ServerRef::<Parker>::from_pid(other).map(ParkerRef::from) else {
-            return Err(CallError::NoProc);
-        };
+    async fn bounce(&self, other: ParkerRef, back: EchoRef) -> Result<String, CallError> {
         match other
             .relay(back, "bounced".into())
             .timeout(Duration::from_secs(10))
@@ -123,6 +118,16 @@ impl Parker {
             Ok(inner) => inner,
             Err(e) => Err(e),
         }
+    }
+
+    /// Its own handle, in containers, back (the server's own handle type in a
+    /// reply).
+    #[call]
+    fn selves(&self, ctx: &mut Context<Self>) -> (Vec<ParkerRef>, Option<ServerRef<Parker>>) {
+        (
+            vec![ctx.this()],
+            Some(ServerRef::from_pid(ctx.pid()).unwrap()),
+        )
     }
 }
 
@@ -601,10 +606,14 @@ async fn calls_from_inside_handlers_cross_nodes_and_come_back() {
         // b -> first (a) -> second (b) -> echo (a).
         let _ = &first_from_b;
         let reply = first_from_b
-            .bounce(second.pid(), echo_from_b.clone())
+            .bounce(second.clone(), echo_from_b.clone())
             .timeout(Duration::from_secs(20))
             .await;
         assert_eq!(reply, Ok(Ok("bounced".into())));
+        // Its own handles, back from a's server to b: handles to it there.
+        let (selves, one) = first_from_b.selves().await.unwrap();
+        assert_eq!(selves[0].pid(), first_from_b.pid());
+        assert_eq!(one.unwrap().pid(), first_from_b.pid());
     })
     .await;
 }
@@ -723,7 +732,9 @@ async fn a_suspended_server_keeps_remote_calls_and_casts() {
         for n in 0..5 {
             remote.push(n).unwrap();
         }
-        let short = remote.echo("short".into()).timeout(Duration::from_millis(100));
+        let short = remote
+            .echo("short".into())
+            .timeout(Duration::from_millis(100));
         assert_eq!(short.await, Err(CallError::Timeout));
         let waiting = remote.log().timeout(Duration::from_secs(20)).send();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -918,7 +929,9 @@ async fn a_replacement_registers_the_name_of_a_holder_that_just_died() {
     within(60, async {
         let node = Node::start(NodeConfig::default()).await.unwrap();
         let mut holder = Echo::start().await.unwrap();
-        node.register_global(&holder, "attack-restarted").await.unwrap();
+        node.register_global(&holder, "attack-restarted")
+            .await
+            .unwrap();
         for round in 0..10 {
             holder.kill();
             within(10, holder.exited()).await;
