@@ -512,6 +512,38 @@ async fn a_remote_call_waiting_on_a_server_that_ends_fails_at_once() {
     .await;
 }
 
+/// A stop while a call runs and others wait: the running one is answered, the
+/// queued ones fail, as for a local caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_with_remote_callers_waiting_fails_them_as_local_ones() {
+    within(60, async {
+        let (a, b) = two_nodes().await;
+        let mut outcomes = Vec::new();
+        for remote in [false, true] {
+            let echo = Echo::start().await.unwrap();
+            let handle = if remote {
+                remote_echo(&b, &a, echo.pid())
+            } else {
+                echo.clone()
+            };
+            let busy = handle.sleep(300).timeout(Duration::from_secs(20)).send();
+            let queued: Vec<_> = (0..3)
+                .map(|n| handle.echo(format!("{n}")).timeout(Duration::from_secs(20)).send())
+                .collect();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let stopped = within(20, handle.stop().reason(ExitReason::Shutdown)).await;
+            let busy = within(20, busy).await;
+            let mut queued_outcomes = Vec::new();
+            for call in queued {
+                queued_outcomes.push(within(20, call).await);
+            }
+            outcomes.push((stopped, busy, queued_outcomes));
+        }
+        assert_eq!(outcomes[1], outcomes[0], "remote (right) vs local (left)");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_reply_answered_later_reaches_the_remote_caller() {
     within(60, async {
