@@ -364,6 +364,44 @@ async fn handles_made_and_dropped_do_not_pile_up_monitors_on_the_server() {
     .await;
 }
 
+/// A node that watched a server here (through a handle) and then went: its
+/// watches go with it, rather than stay on the server for as long as it lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watches_of_a_node_that_went_go_with_it() {
+    within(60, async {
+        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+        let here = Node::start(NodeConfig::default().listen([endpoint.clone()]))
+            .await
+            .unwrap();
+        let echo = Echo::start().await.unwrap();
+        for _ in 0..3 {
+            let visitor = Node::start(NodeConfig::default().connect(endpoint.clone()))
+                .await
+                .unwrap();
+            assert!(visitor.wait_for(here.id(), Duration::from_secs(10)).await);
+            assert!(here.wait_for(visitor.id(), Duration::from_secs(10)).await);
+            let remote = remote_echo(&visitor, &here, echo.pid());
+            assert_eq!(remote.echo("hi".into()).await, Ok("hi".into()));
+            // A monitor there keeps the stand-in there beyond the node's end.
+            let watcher = Watcher::start(Watcher::default()).await.unwrap();
+            watcher.monitor(remote.pid()).await.unwrap();
+            let id = visitor.id().clone();
+            drop(remote);
+            drop(visitor);
+            while here.is_up(&id).await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        until(
+            "monitored_by",
+            || async { gensrv::process_info(echo.pid()).unwrap().monitored_by.len() },
+            0,
+        )
+        .await;
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------
 // Calls: timeouts, deaths while waiting, deferred replies
 // ---------------------------------------------------------------------------
@@ -528,7 +566,12 @@ async fn a_stop_with_remote_callers_waiting_fails_them_as_local_ones() {
             };
             let busy = handle.sleep(300).timeout(Duration::from_secs(20)).send();
             let queued: Vec<_> = (0..3)
-                .map(|n| handle.echo(format!("{n}")).timeout(Duration::from_secs(20)).send())
+                .map(|n| {
+                    handle
+                        .echo(format!("{n}"))
+                        .timeout(Duration::from_secs(20))
+                        .send()
+                })
                 .collect();
             tokio::time::sleep(Duration::from_millis(100)).await;
             let stopped = within(20, handle.stop().reason(ExitReason::Shutdown)).await;

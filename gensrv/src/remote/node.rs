@@ -339,7 +339,9 @@ impl Relations {
     fn node_gone(&self, node: &NodeId) {
         self.unreachable(node);
         let sink = self.sinks().remove(node);
-        drop(sink);
+        if let Some(sink) = sink {
+            sink.forget_all();
+        }
     }
 
     /// `node` cannot be reached: every proxy of its processes ends with

@@ -190,18 +190,19 @@ pub(crate) struct Sink {
 
 #[derive(Default)]
 struct Keys {
-    by_monitor: HashMap<MonitorRef, u64>,
+    /// Each monitor's key, and the local pid it watches.
+    by_monitor: HashMap<MonitorRef, (u64, Pid)>,
     by_key: HashMap<u64, MonitorRef>,
 }
 
 impl Keys {
-    fn insert(&mut self, monitor: MonitorRef, key: u64) {
-        self.by_monitor.insert(monitor, key);
+    fn insert(&mut self, monitor: MonitorRef, key: u64, target: Pid) {
+        self.by_monitor.insert(monitor, (key, target));
         self.by_key.insert(key, monitor);
     }
 
     fn remove(&mut self, monitor: &MonitorRef) -> Option<u64> {
-        let key = self.by_monitor.remove(monitor)?;
+        let (key, _) = self.by_monitor.remove(monitor)?;
         self.by_key.remove(&key);
         Some(key)
     }
@@ -222,7 +223,7 @@ impl Sink {
     /// ended (the caller then sends its `Down` at once).
     pub(crate) fn watch(self: &Arc<Self>, target: &dyn AnyProcess, key: u64) -> bool {
         let monitor = MonitorRef::next();
-        self.keys().insert(monitor, key);
+        self.keys().insert(monitor, key, target.core().pid());
         if target.core().add_watcher(monitor, self.clone()) {
             true
         } else {
@@ -244,6 +245,24 @@ impl Sink {
         };
         if let Some(target) = target {
             target.core().remove_watcher(monitor);
+        }
+    }
+
+    /// Its node is gone: stops every watch it holds (they would stay on their
+    /// processes for as long as those live).
+    pub(crate) fn forget_all(&self) {
+        let watches: Vec<(MonitorRef, Pid)> = {
+            let mut keys = self.keys();
+            keys.by_key.clear();
+            keys.by_monitor
+                .drain()
+                .map(|(monitor, (_, target))| (monitor, target))
+                .collect()
+        };
+        for (monitor, target) in watches {
+            if let Some(target) = crate::registry::by_pid(target) {
+                target.core().remove_watcher(monitor);
+            }
         }
     }
 
