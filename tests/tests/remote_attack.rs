@@ -1575,6 +1575,40 @@ async fn a_node_dropped_with_calls_in_flight_closes() {
     .await;
 }
 
+/// Bad configurations are errors, never panics, on any runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn bad_node_configs_are_errors() {
+    within(60, async {
+        let panics = count_library_panics();
+        for config in [
+            NodeConfig::default().listen(["nonsense"]),
+            NodeConfig::default().listen(["tcp/999.0.0.1:1"]),
+            NodeConfig::default().cluster("a/b"),
+            NodeConfig::default().cluster(""),
+            NodeConfig::default().cluster("*"),
+        ] {
+            let started = Node::start(config).await;
+            assert!(started.is_err(), "{started:?}");
+        }
+        // A port taken by another node.
+        let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+        let first = Node::start(NodeConfig::default().listen([endpoint.clone()])).await;
+        if first.is_ok() {
+            let second = Node::start(NodeConfig::default().listen([endpoint])).await;
+            assert!(second.is_err(), "{second:?}");
+        }
+        // An endpoint nobody listens on: a node alone, not an error.
+        let lonely =
+            Node::start(NodeConfig::default().connect(format!("tcp/127.0.0.1:{}", free_port())))
+                .await;
+        eprintln!("connect to nobody: {lonely:?}");
+        drop((first, lonely));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(panics.load(Ordering::SeqCst), 0, "panics in the library");
+    })
+    .await;
+}
+
 /// A node started and dropped at once, many times, on a current-thread runtime.
 #[tokio::test(flavor = "current_thread")]
 async fn nodes_started_and_dropped_in_a_loop() {
