@@ -543,10 +543,7 @@ impl Remote<'_, '_> {
                 let __gensrv_cast = match ::gensrv::remote::from_body::<#wire>(__gensrv_body)? {
                     #(#arms)*
                 };
-                ::core::result::Result::map_err(
-                    ::gensrv::ServerRef::cast(__gensrv_server, __gensrv_cast),
-                    |_| ::gensrv::remote::Refusal::NoProc,
-                )
+                ::gensrv::remote::deliver_cast(__gensrv_server, __gensrv_cast)
             }
         }
     }

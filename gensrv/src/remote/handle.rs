@@ -139,6 +139,31 @@ impl<S: GenServer> fmt::Debug for Vtable<S> {
     }
 }
 
+/// Puts a cast from another node in `server`'s mailbox. A full bounded mailbox
+/// does not refuse it, as it refuses a local cast (`CastError::Full`): the
+/// sender, on its node, cannot be told, and a cast is never dropped silently.
+/// It waits in line for room instead, as a call does, in order. Not a public
+/// API: what the generated `dispatch_cast` calls.
+#[doc(hidden)]
+pub fn deliver_cast<S: GenServer>(server: &ServerRef<S>, cast: S::Cast) -> Result<(), Refusal> {
+    let Some(process) = server.local() else {
+        return server
+            .cast(cast)
+            .map_err(|e| Refusal::BadMessage(e.to_string()));
+    };
+    match process
+        .mailbox
+        .send_call(crate::mailbox::Envelope::Cast(cast))
+    {
+        Ok(_) => Ok(()),
+        Err(envelope) => {
+            // Dropped here, outside the mailbox's lock.
+            drop(envelope);
+            Err(Refusal::NoProc)
+        }
+    }
+}
+
 /// The wire functions of `S` for a request made against `fingerprint`, or why
 /// the request is refused.
 pub(crate) fn vtable_for<S: GenServer>(fingerprint: u64) -> Result<Vtable<S>, Refusal> {

@@ -91,7 +91,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 
-pub use handle::{Remote, RemoteReply, ReplySink, Vtable};
+pub use handle::{Remote, RemoteReply, ReplySink, Vtable, deliver_cast};
 pub use node::{Mode, NameError, Node, NodeConfig, NodeError, NodeId, RemoteCallError};
 pub use wire::{Refusal, from_body, to_body};
 
