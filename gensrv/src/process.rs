@@ -528,6 +528,8 @@ impl ProcessCore {
     /// hears of the failure, so that it can retry at once).
     pub(crate) fn finish_start(&self, reason: ExitReason, error: Option<StartError>) {
         self.status.store(EXITED, Ordering::Release);
+        #[cfg(feature = "remote")]
+        crate::remote::record_end(self.pid, &reason);
         registry::remove(self.pid, self.name());
         let tables = {
             let mut relations = self.relations();

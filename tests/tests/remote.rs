@@ -198,7 +198,7 @@ async fn a_call_to_a_node_that_is_gone_fails_at_once_with_no_connection() {
 /// A request frame as a node makes it, by hand: header, then postcard of
 /// `(to, fingerprint, body)`.
 fn gensrv_frame(to: u64, fingerprint: u64, body: &[u8]) -> Vec<u8> {
-    let mut frame = b"gs\x02".to_vec();
+    let mut frame = b"gs\x03".to_vec();
     frame.extend(to_postcard(&(to, fingerprint, body.to_vec())));
     frame
 }

@@ -1159,7 +1159,7 @@ enum PutMirror {
 }
 
 fn frame<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut frame = b"gs\x02".to_vec();
+    let mut frame = b"gs\x03".to_vec();
     frame.extend(to_body(value).unwrap());
     frame
 }
@@ -1272,13 +1272,13 @@ async fn thousands_of_bad_frames_are_refused_and_the_node_serves_on() {
             vec![0xff; 11],
             vec![0xff, 0xff, 0xff, 0xff, 0x0f],
         ] {
-            let mut huge = b"gs\x02".to_vec();
+            let mut huge = b"gs\x03".to_vec();
             huge.push(0); // Put::Cast / Request.to
             huge.extend(&[1, 1]);
             huge.extend(&prefix);
             huge.extend(&[1, 2, 3]);
             frames.push(huge.clone());
-            let mut huge_tag = b"gs\x02".to_vec();
+            let mut huge_tag = b"gs\x03".to_vec();
             huge_tag.extend(&prefix);
             frames.push(huge_tag);
             // A request with a good header whose body has a huge string length.
@@ -1290,7 +1290,7 @@ async fn thousands_of_bad_frames_are_refused_and_the_node_serves_on() {
         for _ in 0..1500 {
             let mut junk = rng.bytes(64);
             if rng.next().is_multiple_of(2) {
-                let mut framed = b"gs\x02".to_vec();
+                let mut framed = b"gs\x03".to_vec();
                 framed.append(&mut junk);
                 junk = framed;
             }

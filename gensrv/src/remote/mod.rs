@@ -152,6 +152,45 @@ pub(crate) fn proxy_of(pid: crate::Pid) -> Option<Arc<dyn crate::process::AnyPro
     Some(node.proxy(pid, &at))
 }
 
+/// Whether a node has ever started in this process: until then, ends are not
+/// recorded.
+static NODES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The last local processes that ended, and why: how a node answers a link's
+/// proxy for a process that ended as the link was being made (see
+/// `Put::Monitor`). A few hundred: the race is one of microseconds.
+static ENDED: Mutex<std::collections::VecDeque<(u64, crate::ExitReason)>> =
+    Mutex::new(std::collections::VecDeque::new());
+
+const ENDED_KEPT: usize = 512;
+
+pub(crate) fn nodes_started() {
+    NODES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Records the end of the local process `pid`, once a node has started: called
+/// as a process ends, before its pid leaves the table.
+pub(crate) fn record_end(pid: crate::Pid, reason: &crate::ExitReason) {
+    if !pid.is_local() || !NODES.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let mut ended = ENDED.lock().unwrap_or_else(PoisonError::into_inner);
+    if ended.len() == ENDED_KEPT {
+        ended.pop_front();
+    }
+    ended.push_back((pid.index(), reason.clone()));
+}
+
+/// Why the local process numbered `index` ended, if it did lately.
+pub(crate) fn recent_end(index: u64) -> Option<crate::ExitReason> {
+    let ended = ENDED.lock().unwrap_or_else(PoisonError::into_inner);
+    ended
+        .iter()
+        .rev()
+        .find(|(ended, _)| *ended == index)
+        .map(|(_, reason)| reason.clone())
+}
+
 thread_local! {
     /// The node whose messages are being encoded or decoded on this thread.
     static SCOPE: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };

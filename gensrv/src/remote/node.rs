@@ -648,6 +648,7 @@ impl Node {
                 return Err(e);
             }
         };
+        super::nodes_started();
         let node = Node {
             inner: Arc::new(Inner {
                 id,
@@ -683,6 +684,13 @@ impl Node {
     /// The proxy of `pid`, a process of node `at` (see `proxy.rs`): the one
     /// there is, or a new one, which asks `at` to tell when the process ends.
     pub(crate) fn proxy(&self, pid: Pid, at: &NodeId) -> Arc<Proxy> {
+        self.proxy_for(pid, at, false)
+    }
+
+    /// [`proxy`](Node::proxy), for a link made there (`link`): if the process
+    /// has just ended, its node answers with the reason it ended with, not
+    /// `NoProc` (its link's own signal may come after that answer).
+    fn proxy_for(&self, pid: Pid, at: &NodeId, link: bool) -> Arc<Proxy> {
         let relations = &self.inner.relations;
         if self.is_gone(at) {
             return Proxy::ended(self, pid, at, ExitReason::NoConnection);
@@ -719,6 +727,7 @@ impl Node {
                     from: self.inner.id.clone(),
                     to: pid.index(),
                     key: proxy.key,
+                    link,
                 },
             );
             if self.is_gone(at) {
@@ -965,6 +974,7 @@ impl Node {
         let session = self.inner.session().clone();
         let prefix = name_key(&self.inner.cluster, name);
         let cluster = self.inner.cluster.clone();
+        let me = self.inner.id.clone();
         self.on_node(async move {
             let replies = session
                 .liveliness()
@@ -978,6 +988,11 @@ impl Node {
                 let Some((_, claim)) = parse_claim(&cluster, sample.key_expr().as_str()) else {
                     continue;
                 };
+                // A claim of a holder here that has ended: its token is on its
+                // way out (undeclared once the end is published).
+                if claim.node == me && running(claim.index).is_err() {
+                    continue;
+                }
                 if best.as_ref().is_none_or(|best| wins(&claim, best)) {
                     best = Some(claim);
                 }
@@ -1272,7 +1287,12 @@ fn put(node: &Node, sample: &Sample) {
                 fingerprint,
                 body,
             } => running(to)?.remote_cast(fingerprint, &body)?,
-            Put::Monitor { from, to, key } => {
+            Put::Monitor {
+                from,
+                to,
+                key,
+                link,
+            } => {
                 let sink = relations
                     .sinks()
                     .entry(from.clone())
@@ -1281,12 +1301,19 @@ fn put(node: &Node, sample: &Sample) {
                 let watched = crate::registry::by_pid(Pid::from_parts(0, to))
                     .is_some_and(|target| sink.watch(&*target, key));
                 if !watched {
+                    // For a link's proxy, the reason of a process that has
+                    // just ended: its link's signal, which says it too, may
+                    // come after this answer.
+                    let reason = link
+                        .then(|| super::recent_end(to))
+                        .flatten()
+                        .unwrap_or(ExitReason::NoProc);
                     node.send_put(
                         &from,
                         &Put::Down {
                             from: node.id().clone(),
                             key,
-                            reason: ExitReason::NoProc,
+                            reason,
                         },
                     );
                 }
@@ -1301,7 +1328,7 @@ fn put(node: &Node, sample: &Sample) {
             Put::Down { from, key, reason } => relations.down(&from, key, reason),
             Put::Link { from, to } => {
                 let from_pid = node.pid_at(&from.node, from.index);
-                let proxy = node.proxy(from_pid, &from.node);
+                let proxy = node.proxy_for(from_pid, &from.node, true);
                 if let Ok(target) = running(to) {
                     if proxy.core().add_link(target.clone()) {
                         target.core().add_link(proxy);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The first bytes of every frame: not a gensrv node if they differ.
 pub(crate) const MAGIC: [u8; 2] = *b"gs";
 /// The version of the frames themselves (not of any server's messages).
-pub(crate) const VERSION: u8 = 2;
+pub(crate) const VERSION: u8 = 3;
 
 /// A call from another node.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,10 +49,13 @@ pub(crate) enum Put {
     },
     /// Node `from` stands in for the process `to` (a proxy, see `proxy.rs`):
     /// send it `Down { key, .. }` when `to` ends (at once if it has).
+    /// `link`: the proxy is for a link made there; a process that has just
+    /// ended is answered with its reason rather than `NoProc`.
     Monitor {
         from: super::NodeId,
         to: u64,
         key: u64,
+        link: bool,
     },
     /// Node `from` dropped its proxy `key` of the process `to`: stop watching
     /// it for that proxy.
@@ -185,7 +188,7 @@ mod tests {
         for from in [&b"*"[..], b"a/b", b"", b"**", b"xyz"] {
             let mut frame = vec![b'g', b's', VERSION, 1, from.len() as u8];
             frame.extend_from_slice(from);
-            frame.extend_from_slice(&[70, 1]);
+            frame.extend_from_slice(&[70, 1, 0]);
             assert!(
                 matches!(decode::<Put>(&frame), Err(Refusal::Malformed(_))),
                 "{from:?}"
@@ -193,7 +196,7 @@ mod tests {
         }
         let mut good = vec![b'g', b's', VERSION, 1, 4];
         good.extend_from_slice(b"ab12");
-        good.extend_from_slice(&[70, 1]);
+        good.extend_from_slice(&[70, 1, 0]);
         assert!(matches!(
             decode::<Put>(&good),
             Ok(Put::Monitor { to: 70, key: 1, .. })
