@@ -324,6 +324,11 @@ async fn many_monitors_of_one_remote_pid_each_get_one_down() {
         for monitor in monitors.drain(..20) {
             assert!(watcher.demonitor(monitor).await.unwrap());
         }
+        // Monitors travel as signals, as Erlang's: one that reaches the node
+        // there after its process has ended is `NoProc`. A call through the
+        // same nodes comes after it: once answered, the monitor is in place.
+        let probe = remote_echo(&b, &a, echo.pid());
+        assert_eq!(probe.echo("sync".into()).await, Ok("sync".into()));
         let why = ExitReason::Error("many".into());
         gensrv::exit(&echo, why.clone());
         until(
