@@ -169,14 +169,14 @@
 //!
 //! # More than one machine (feature `remote`)
 //!
-//! With the `remote` feature, a [`remote::Node`] joins this OS process to a
+//! With the `remote` feature, a `remote::Node` joins this OS process to a
 //! cluster over [Zenoh](https://zenoh.io), and `#[gen_server(remote)]` makes a
 //! server's calls and casts travel: its `FooRef` works from any node, found by a
 //! cluster-wide name (`Foo::whereis_global(&node, "kv")`) or received inside a
 //! message, with the same methods, errors and guarantees. Monitors, links and
 //! exit signals cross nodes, and a node that goes is
 //! [`ExitReason::NoConnection`] to them and to the calls in flight. See
-//! [`remote`].
+//! `gensrv::remote`.
 //!
 //! # Names are process-wide
 //!
@@ -219,7 +219,7 @@
 //! - [`info`]: introspection ([`processes`], [`process_info`], [`process_tree`]).
 //! - [`sys`]: OTP's `sys`: a running server's state, suspension,
 //!   [`Statistics`] and [`Status`].
-//! - [`remote`] (feature `remote`): nodes, global names, and servers on other
+//! - `remote` (feature `remote`): nodes, global names, and servers on other
 //!   OS processes and machines behind the same handles.
 //! - [`pid`], [`mod@exit`], [`error`]: [`Pid`] and [`AsProcess`], [`ExitReason`]
 //!   and exit signals ([`exit()`]), and one error per operation.
@@ -444,6 +444,11 @@ pub use crate::sys::{Statistics, Status};
 ///   them. So a `Bucket` started on one node is called from another through the
 ///   same handle and methods as a local one (a handle from
 ///   `ServerRef::<Bucket>::from_pid(pid)`, or a global name).
+/// - `Bucket::whereis_global(&node, name)`, awaited to `Option<BucketRef>`: the
+///   server registered under a cluster-wide name (`remote::Node::register_global`),
+///   on whatever node it runs.
+/// - `Serialize` and `Deserialize` for `BucketRef`: a handle travels inside
+///   messages (as its pid and fingerprint) and works where it arrives.
 /// - Hidden enums `__BucketCallWire` and `__BucketCastWire`: the messages as they
 ///   travel (a call without its `ReplyTo`), serialized with serde (through gensrv's
 ///   own serde: no dependency of yours) and postcard.

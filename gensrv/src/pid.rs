@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// restarted server has a new one. It prints like Erlang's: `<0.42>`, where `0`
 /// is this node; with the `remote` feature, a pid of a server on another node
 /// prints that node's number here (`<3.42>`, as Erlang numbers the nodes it
-/// knows), and [`node`](Pid::node) names the node.
+/// knows), and `node()` names the node.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
