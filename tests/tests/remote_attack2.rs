@@ -632,7 +632,6 @@ async fn handles_of_dropped_nodes_fail_cleanly_under_new_nodes() {
 /// Eight tasks register eight servers under one name on one node at once:
 /// exactly one wins, the others are `Taken` and ended, whereis agrees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: register_global racing on one node for one name: two claimants are told Ok (each saw only its own token), the later-seen one is ended afterwards"]
 async fn register_global_raced_on_one_node() {
     within(60, async {
         let (a, b) = two_nodes().await;

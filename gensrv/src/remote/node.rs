@@ -229,6 +229,10 @@ pub(crate) struct Inner {
     relations: Arc<Relations>,
     /// This node's holders of global names.
     held: Arc<Held>,
+    /// Held through each `register_global` of this node: its claims are made
+    /// one after the other, so that of claims racing on one node exactly one
+    /// is told it won (as Erlang's `global` lock).
+    registering: tokio::sync::Mutex<()>,
     /// Which nodes have gone, and how often: see [`Departures`].
     departures: Arc<Departures>,
     /// The sender task of each node called or cast to: see [`Outgoing`].
@@ -655,6 +659,7 @@ impl Node {
                 cluster: config.cluster,
                 relations,
                 held,
+                registering: tokio::sync::Mutex::new(()),
                 departures,
                 senders: Mutex::default(),
                 zenoh: Some(Zenoh {
@@ -892,6 +897,7 @@ impl Node {
             node: self.inner.id.clone(),
             index: process.core.pid().index(),
         };
+        let _registering = self.inner.registering.lock().await;
         // A name seen held is not taken over (Erlang's `global:register_name`
         // answers `no`): the lowest-claim-wins rule below is for claims that
         // cross, not for a claim of a name every node already resolves.
