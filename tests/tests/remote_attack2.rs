@@ -230,7 +230,6 @@ async fn handles_nested_in_containers_go_across_three_nodes() {
 /// through another node of the same process, to pass them on: they must still
 /// travel (the pids are those of node A, whichever local node encodes them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a pid or handle received through one node of a process cannot be sent through another node of it: the call fails with Refused(\"bad message: Serde Serialization Error\") (wire_pid is None for a slot of another local node)"]
 async fn handles_received_through_one_node_pass_on_through_another() {
     within(90, async {
         let (a, b, c) = three_nodes().await;

@@ -256,8 +256,17 @@ impl serde::Serialize for crate::Pid {
         use serde::ser::Error;
         let node = current_node()
             .ok_or_else(|| S::Error::custom("a Pid travels only in a gensrv node's messages"))?;
+        // A pid that another node of this process names (a handle received
+        // through one node, passed on through another) is still the process of
+        // the node it names.
         let wire = node
             .wire_pid(*self)
+            .or_else(|| {
+                Some(wire::WirePid {
+                    node: node_of(*self)?,
+                    index: self.index(),
+                })
+            })
             .ok_or_else(|| S::Error::custom("a Pid of a node this node does not know"))?;
         serde::Serialize::serialize(&wire, serializer)
     }
