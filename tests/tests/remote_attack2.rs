@@ -928,7 +928,6 @@ async fn a_handle_to_a_node_never_seen_fails_fast() {
 /// `CallError::Refused` says why, in words: a message that cannot travel
 /// (a pid of a node gone from this process) or nests too deep names its cause.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: CallError::Refused does not say why: postcard drops the message of serde custom errors, so a 300-deep message gives Refused(\"bad message: Serde Deserialization Error\") and a pid that cannot travel \"Serde Serialization Error\""]
 async fn a_refusal_says_why() {
     within(60, async {
         let (a, b) = two_nodes().await;
@@ -943,6 +942,18 @@ async fn a_refusal_says_why() {
             why.contains("nest") || why.contains("deep") || why.contains("256"),
             "{why}"
         );
+        // A pid encoded outside a node's messages.
+        let outside = gensrv::remote::to_body(&grove.pid());
+        let Err(gensrv::remote::Refusal::BadMessage(why)) = outside else {
+            panic!("{outside:?}")
+        };
+        assert!(why.contains("Pid"), "{why}");
+        // The next error, of another cause, does not take this one's words.
+        let garbage = gensrv::remote::from_body::<String>(&[5, 0xff]);
+        let Err(gensrv::remote::Refusal::BadMessage(why)) = garbage else {
+            panic!("{garbage:?}")
+        };
+        assert!(!why.contains("Pid"), "{why}");
     })
     .await;
 }

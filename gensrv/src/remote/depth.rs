@@ -40,7 +40,9 @@ struct Limited<D> {
 }
 
 fn too_deep<E: de::Error>() -> E {
-    E::custom(format_args!("values nest deeper than {MAX_DEPTH} levels"))
+    E::custom(super::wire::why(format_args!(
+        "values nest deeper than {MAX_DEPTH} levels"
+    )))
 }
 
 impl<D> Limited<D> {

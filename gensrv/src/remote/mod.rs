@@ -254,8 +254,9 @@ impl<F: Future> Future for Scoped<F> {
 impl serde::Serialize for crate::Pid {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error;
-        let node = current_node()
-            .ok_or_else(|| S::Error::custom("a Pid travels only in a gensrv node's messages"))?;
+        let node = current_node().ok_or_else(|| {
+            S::Error::custom(wire::why("a Pid travels only in a gensrv node's messages"))
+        })?;
         // A pid that another node of this process names (a handle received
         // through one node, passed on through another) is still the process of
         // the node it names.
@@ -267,7 +268,9 @@ impl serde::Serialize for crate::Pid {
                     index: self.index(),
                 })
             })
-            .ok_or_else(|| S::Error::custom("a Pid of a node this node does not know"))?;
+            .ok_or_else(|| {
+                S::Error::custom(wire::why("a Pid of a node this node does not know"))
+            })?;
         serde::Serialize::serialize(&wire, serializer)
     }
 }
@@ -276,8 +279,9 @@ impl<'de> serde::Deserialize<'de> for crate::Pid {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let wire: wire::WirePid = serde::Deserialize::deserialize(deserializer)?;
-        let node = current_node()
-            .ok_or_else(|| D::Error::custom("a Pid travels only in a gensrv node's messages"))?;
+        let node = current_node().ok_or_else(|| {
+            D::Error::custom(wire::why("a Pid travels only in a gensrv node's messages"))
+        })?;
         Ok(node.pid_at(&wire.node, wire.index))
     }
 }
@@ -304,10 +308,13 @@ impl<'de, S: Remote> serde::Deserialize<'de> for crate::ServerRef<S> {
         if let Some(server) = crate::ServerRef::from_pid(pid) {
             return Ok(server);
         }
-        let node = current_node()
-            .ok_or_else(|| D::Error::custom("a handle travels only in a gensrv node's messages"))?;
+        let node = current_node().ok_or_else(|| {
+            D::Error::custom(wire::why(
+                "a handle travels only in a gensrv node's messages",
+            ))
+        })?;
         RemoteServer::gone(&node, pid)
             .map(crate::ServerRef::from_remote)
-            .ok_or_else(|| D::Error::custom("the server's messages do not travel"))
+            .ok_or_else(|| D::Error::custom(wire::why("the server's messages do not travel")))
     }
 }

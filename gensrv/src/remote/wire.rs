@@ -143,24 +143,52 @@ pub(crate) fn decode<T: DeserializeOwned>(frame: &[u8]) -> Result<T, Refusal> {
         }
         _ => return Err(Refusal::Malformed("not a gensrv frame".into())),
     };
-    limited(body).map_err(|e| Refusal::Malformed(e.to_string()))
+    limited(body).map_err(Refusal::Malformed)
+}
+
+thread_local! {
+    /// Why the last of gensrv's own serde errors on this thread was made:
+    /// postcard keeps only that a custom error happened, not its message.
+    static WHY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The message of one of gensrv's serde errors, kept so that the `Refusal` it
+/// ends in can say why.
+pub(crate) fn why(message: impl std::fmt::Display) -> String {
+    let message = message.to_string();
+    WHY.with(|why| *why.borrow_mut() = Some(message.clone()));
+    message
+}
+
+/// Runs an encode or a decode, and words its error with the kept message.
+fn explained<T>(f: impl FnOnce() -> Result<T, postcard::Error>) -> Result<T, String> {
+    WHY.with(|why| why.borrow_mut().take());
+    f().map_err(|e| {
+        let why = WHY.with(|why| why.borrow_mut().take());
+        match (&e, why) {
+            (postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom, Some(why)) => {
+                format!("{e}: {why}")
+            }
+            _ => e.to_string(),
+        }
+    })
 }
 
 /// postcard's `from_bytes`, with a limit on how deep values nest (see `depth.rs`).
-fn limited<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
-    super::depth::deserialize(&mut postcard::Deserializer::from_bytes(bytes))
+fn limited<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    explained(|| super::depth::deserialize(&mut postcard::Deserializer::from_bytes(bytes)))
 }
 
 /// Encodes a server's wire message (a request body or a reply) in postcard.
 pub fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>, Refusal> {
-    postcard::to_stdvec(value).map_err(|e| Refusal::BadMessage(e.to_string()))
+    explained(|| postcard::to_stdvec(value)).map_err(Refusal::BadMessage)
 }
 
 /// Decodes a server's wire message; an error, never a panic, on any input.
 /// Values may nest at most 256 levels (a message of a recursive type deeper
 /// than that is refused: it would overflow the stack of the node decoding it).
 pub fn from_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
-    limited(body).map_err(|e| Refusal::BadMessage(e.to_string()))
+    limited(body).map_err(Refusal::BadMessage)
 }
 
 #[cfg(test)]
