@@ -174,14 +174,14 @@ async fn handles_nested_in_containers_go_across_three_nodes() {
         // From A: the bag "of B", handed local handles (servers of A).
         let to_b: BagRef = remote::<Bag>(&a, &b, bag_b.pid()).into();
         let bundle = Bundle {
-            list: vec![started[0].clone().into(), started[1].clone().into()],
+            list: vec![started[0].clone(), started[1].clone()],
             pid: Some(watcher.pid()),
-            named: HashMap::from([("x".to_string(), started[2].clone().into())]),
+            named: HashMap::from([("x".to_string(), started[2].clone())]),
             targets: vec![
                 Target::Nobody,
-                Target::One(started[0].clone().into()),
+                Target::One(started[0].clone()),
                 Target::Pair {
-                    first: started[1].clone().into(),
+                    first: started[1].clone(),
                     pid: Some(started[2].pid()),
                 },
             ],
@@ -240,7 +240,7 @@ async fn handles_received_through_one_node_pass_on_through_another() {
         let via_b: BagRef = remote::<Bag>(&a, &b, bag.pid()).into();
         via_b
             .keep(Bundle {
-                list: vec![echo.clone().into()],
+                list: vec![echo.clone()],
                 ..Bundle::default()
             })
             .await
@@ -278,7 +278,7 @@ async fn pids_and_handles_outside_a_node_are_errors() {
             assert!(postcard::to_stdvec(&pid).is_err(), "postcard {pid:?}");
             assert!(serde_json::to_string(&pid).is_err(), "json {pid:?}");
         }
-        let local: EchoRef = echo.clone().into();
+        let local: EchoRef = echo.clone();
         let far: EchoRef = there.clone().into();
         for handle in [&local, &far] {
             assert!(postcard::to_stdvec(handle).is_err());
@@ -794,7 +794,7 @@ async fn a_handler_calling_back_the_callers_node() {
         // calls back to B.
         let there: CallerRef = remote::<Caller>(&b, &a, on_a.pid()).into();
         // Local to B: a server of B once it has crossed to A.
-        let echo_of_b: EchoRef = echo.clone().into();
+        let echo_of_b: EchoRef = echo.clone();
         for n in 0..10 {
             assert_eq!(
                 there.via(echo_of_b.clone(), format!("{n}")).await,
@@ -805,7 +805,7 @@ async fn a_handler_calling_back_the_callers_node() {
         // waiting for it): OTP deadlocks until a timeout; so must this, and
         // no longer.
         let on_b = Caller::start(Caller).await.unwrap();
-        let on_b_from_a: CallerRef = on_b.clone().into();
+        let on_b_from_a: CallerRef = on_b.clone();
         let result = there
             .bounce(on_b_from_a.clone(), echo_of_b.clone(), 500)
             .timeout(Duration::from_secs(10))
