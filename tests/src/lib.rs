@@ -18,6 +18,47 @@ pub async fn within<F: IntoFuture>(secs: u64, future: F) -> F::Output {
     }
 }
 
+/// Polls `f` until it gives `expected`, failing the test (with `what`, and what
+/// `f` last gave) if it has not within 10 s.
+pub async fn until<T, F>(what: &str, mut f: impl FnMut() -> F, expected: T)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: std::future::Future<Output = T>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        let found = f().await;
+        if found == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: still {found:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls `f` until it gives something, failing the test (with `what`) if it has
+/// not within 5 s: a name registered on another node, say, is seen here once its
+/// token has come.
+pub async fn seen<T, F>(what: &str, mut f: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Option<T>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if let Some(found) = f().await {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: not seen within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// What `pid` is tied to; the process must be running.
 pub fn info(pid: gensrv::Pid) -> gensrv::ProcessInfo {
     gensrv::process_info(pid).unwrap_or_else(|| panic!("{pid} is not running"))

@@ -238,6 +238,18 @@ impl Watcher {
     }
 }
 
+impl WatcherRef {
+    /// The `Down`s it has handled so far (the test fails if it cannot say).
+    pub async fn downs_now(&self) -> Vec<(Pid, ExitReason)> {
+        self.downs().await.expect("the watcher answers")
+    }
+
+    /// The exit signals it has trapped so far.
+    pub async fn exits_now(&self) -> Vec<(Pid, ExitReason)> {
+        self.exits().await.expect("the watcher answers")
+    }
+}
+
 /// Two nodes in this process, connected and each seeing the other: a server
 /// started here is reached through the other node as a server of another node.
 pub async fn two_nodes() -> (Node, Node) {

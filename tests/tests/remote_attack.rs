@@ -16,44 +16,14 @@ use gensrv::remote::{
 use gensrv::{
     CallError, CastError, Context, ExitReason, Pid, ReplyTo, ServerRef, Start, gen_server,
 };
-use gensrv_tests::remote::{
-    Echo, EchoRef, EchoWire, Watcher, WatcherRef, free_port, through, two_nodes,
-};
-use gensrv_tests::within;
+use gensrv_tests::remote::{Echo, EchoRef, EchoWire, Watcher, free_port, through, two_nodes};
+use gensrv_tests::{seen, until, within};
 use serde::{Deserialize, Serialize};
-
-/// Polls `f` until it gives `expected`, for at most 10 s.
-async fn until<T: PartialEq + std::fmt::Debug, F: Future<Output = T>>(
-    what: &str,
-    mut f: impl FnMut() -> F,
-    expected: T,
-) {
-    let started = tokio::time::Instant::now();
-    loop {
-        let found = f().await;
-        if found == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{what}: still {found:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// A typed handle to the local server `pid`, reached through the nodes (`from`
 /// names it as a server of node `at`).
 fn remote_echo(from: &Node, at: &Node, pid: Pid) -> EchoRef {
     EchoRef::from(ServerRef::<Echo>::from_pid(through(from, at, pid)).expect("a handle"))
-}
-
-async fn downs(watcher: &WatcherRef) -> Vec<(Pid, ExitReason)> {
-    watcher.downs().await.unwrap()
-}
-
-async fn exits(watcher: &WatcherRef) -> Vec<(Pid, ExitReason)> {
-    watcher.exits().await.unwrap()
 }
 
 const ECHO: u64 = <Echo as Remote>::FINGERPRINT;
@@ -233,9 +203,9 @@ async fn a_trapping_server_gets_one_exit_with_the_real_reason_per_remote_linker(
                 .unwrap();
             expected.push((through(&a, &b, linker.pid()), reason));
         }
-        until("exits", || exits(&trapper), expected.clone()).await;
+        until("exits", || trapper.exits_now(), expected.clone()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(exits(&trapper).await, expected);
+        assert_eq!(trapper.exits_now().await, expected);
         assert!(trapper.is_alive());
     })
     .await;
@@ -261,7 +231,7 @@ async fn links_to_a_remote_server_are_a_set() {
         gensrv::exit(&echo, ExitReason::Error("bye".into()));
         within(10, echo.exited()).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(exits(&watcher).await, vec![]);
+        assert_eq!(watcher.exits_now().await, vec![]);
         assert!(watcher.is_alive());
 
         // And linked once more, a crash there reaches it once.
@@ -273,7 +243,7 @@ async fn links_to_a_remote_server_are_a_set() {
         let _ = remote_echo(&b, &a, echo.pid()).echo("probe".into()).await;
         let crash = ExitReason::Error("crash".into());
         gensrv::exit(&echo, crash.clone());
-        until("exits", || exits(&watcher), vec![(remote_pid, crash)]).await;
+        until("exits", || watcher.exits_now(), vec![(remote_pid, crash)]).await;
     })
     .await;
 }
@@ -298,7 +268,7 @@ async fn remote_exit_signals_normal_and_killed() {
         gensrv::exit(&remote_pid, ExitReason::Error("trapped".into()));
         let here = gensrv::Pid::EXTERNAL;
         let _ = here;
-        until("trapped", || async { exits(&trapper).await.len() }, 2).await;
+        until("trapped", || async { trapper.exits_now().await.len() }, 2).await;
         gensrv::exit(&remote_pid, ExitReason::Killed);
         assert_eq!(within(10, trapper.exited()).await, ExitReason::Killed);
     })
@@ -333,14 +303,14 @@ async fn many_monitors_of_one_remote_pid_each_get_one_down() {
         gensrv::exit(&echo, why.clone());
         until(
             "downs",
-            || downs(&watcher),
+            || watcher.downs_now(),
             vec![(remote_pid, why.clone()); 20],
         )
         .await;
         // Demonitor after the Down: false, as OTP's demonitor of a fired monitor.
         assert!(!watcher.demonitor(monitors[0]).await.unwrap());
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(downs(&watcher).await.len(), 20);
+        assert_eq!(watcher.downs_now().await.len(), 20);
     })
     .await;
 }
@@ -926,15 +896,10 @@ async fn a_handle_of_another_type_is_refused_and_the_server_goes_on() {
         let (a, b) = two_nodes().await;
         let echo = Echo::start().await.unwrap();
         a.register_global(&echo, "attack-typed").await.unwrap();
-        let mut found = None;
-        for _ in 0..500 {
-            found = Parker::whereis_global(&b, "attack-typed").await;
-            if found.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let wrong = found.expect("the name is seen");
+        let wrong = seen("the name is seen", || {
+            Parker::whereis_global(&b, "attack-typed")
+        })
+        .await;
         let refused = wrong.parked().await;
         assert!(
             matches!(&refused, Err(CallError::Refused(_))),

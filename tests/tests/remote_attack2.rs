@@ -13,33 +13,13 @@ use std::time::Duration;
 use gensrv::remote::{Mode, NameError, Node, NodeConfig};
 use gensrv::{CallError, ExitReason, Pid, ServerRef, Start, gen_server};
 use gensrv_tests::remote::{Echo, EchoRef, Watcher, free_port, through, two_nodes};
-use gensrv_tests::within;
+use gensrv_tests::{until, within};
 use serde::{Deserialize, Serialize};
 
 /// A typed handle to the local server `pid`, reached through the nodes (`from`
 /// names it as a server of node `at`).
 fn remote<S: gensrv::remote::Remote>(from: &Node, at: &Node, pid: Pid) -> ServerRef<S> {
     ServerRef::<S>::from_pid(through(from, at, pid)).expect("a handle")
-}
-
-/// Polls `f` until it gives `expected`, for at most 10 s.
-async fn until<T: PartialEq + std::fmt::Debug, F: Future<Output = T>>(
-    what: &str,
-    mut f: impl FnMut() -> F,
-    expected: T,
-) {
-    let started = tokio::time::Instant::now();
-    loop {
-        let found = f().await;
-        if found == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{what}: still {found:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// A third node, connecting to `first`, seen by both others.

@@ -9,40 +9,11 @@ use std::time::Duration;
 use gensrv::remote::{Node, NodeConfig};
 use gensrv::{CallError, CastError, ExitReason, Pid, ServerRef, Start, StopError};
 use gensrv_tests::remote::{
-    Echo, EchoCall, EchoCast, EchoRef, NodeProcess, Relay, RelayRef, Watcher, WatcherRef, through,
-    two_nodes,
+    Echo, EchoCall, EchoCast, EchoRef, NodeProcess, Relay, RelayRef, Watcher, through, two_nodes,
 };
-use gensrv_tests::within;
+use gensrv_tests::{seen, until, within};
 
 const NODE: &str = env!("CARGO_BIN_EXE_remote-node");
-
-/// Polls `f` until it gives `expected`, for at most 10 s.
-async fn until<T: PartialEq + std::fmt::Debug, F: Future<Output = T>>(
-    what: &str,
-    mut f: impl FnMut() -> F,
-    expected: T,
-) {
-    let started = tokio::time::Instant::now();
-    loop {
-        let found = f().await;
-        if found == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{what}: still {found:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn downs(watcher: &WatcherRef) -> Vec<(Pid, ExitReason)> {
-    watcher.downs().await.unwrap()
-}
-
-async fn exits(watcher: &WatcherRef) -> Vec<(Pid, ExitReason)> {
-    watcher.exits().await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitor_of_a_server_of_another_node_gets_its_real_reason() {
@@ -65,7 +36,7 @@ async fn a_monitor_of_a_server_of_another_node_gets_its_real_reason() {
         assert!(!remote.is_alive());
         until(
             "downs",
-            || downs(&watcher),
+            || watcher.downs_now(),
             vec![(remote_pid, reason.clone())],
         )
         .await;
@@ -74,7 +45,7 @@ async fn a_monitor_of_a_server_of_another_node_gets_its_real_reason() {
         watcher.monitor(remote_pid).await.unwrap();
         until(
             "downs",
-            || downs(&watcher),
+            || watcher.downs_now(),
             vec![(remote_pid, reason), (remote_pid, ExitReason::NoProc)],
         )
         .await;
@@ -109,7 +80,7 @@ async fn links_across_nodes_carry_exit_signals_both_ways() {
         let bye = ExitReason::Error("bye".into());
         gensrv::exit(&remote_pid, bye.clone());
         assert_eq!(echo.exited().await, bye);
-        until("exits", || exits(&watcher), vec![(remote_pid, bye)]).await;
+        until("exits", || watcher.exits_now(), vec![(remote_pid, bye)]).await;
 
         // There to here: a process there linked to one here ends with it (it
         // does not trap), through its node's stand-in of the one here.
@@ -238,8 +209,8 @@ async fn a_killed_node_is_no_connection_to_monitors_links_handles_and_callers() 
         let gone = ExitReason::NoConnection;
         assert_eq!(pending.await, Err(CallError::Exited(gone.clone())));
         assert_eq!(exited.await.unwrap(), gone);
-        until("downs", || downs(&monitor), vec![(pid, gone.clone())]).await;
-        until("exits", || exits(&linked), vec![(pid, gone.clone())]).await;
+        until("downs", || monitor.downs_now(), vec![(pid, gone.clone())]).await;
+        until("exits", || linked.exits_now(), vec![(pid, gone.clone())]).await;
         // Not trapping: `NoConnection` ends it, as any abnormal reason.
         assert_eq!(unaware.exited().await, gone);
         assert!(!remote.is_alive());
@@ -252,7 +223,7 @@ async fn a_killed_node_is_no_connection_to_monitors_links_handles_and_callers() 
         monitor.monitor(pid).await.unwrap();
         until(
             "downs",
-            || downs(&monitor),
+            || monitor.downs_now(),
             vec![(pid, gone.clone()), (pid, gone)],
         )
         .await;
@@ -282,7 +253,7 @@ async fn a_pid_of_a_node_never_seen_is_no_connection() {
         );
         until(
             "downs",
-            || downs(&watcher),
+            || watcher.downs_now(),
             vec![(pid, ExitReason::NoConnection)],
         )
         .await;
@@ -407,15 +378,10 @@ async fn a_client_node_calls_through_the_peer_it_connects_to() {
         peer.register_global(&echo, "client-mode-echo")
             .await
             .unwrap();
-        let mut found = None;
-        for _ in 0..500 {
-            found = Echo::whereis_global(&client, "client-mode-echo").await;
-            if found.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let remote = found.expect("the name is seen from the client");
+        let remote = seen("the name is seen from the client", || {
+            Echo::whereis_global(&client, "client-mode-echo")
+        })
+        .await;
         assert_eq!(remote.pid().node().as_ref(), Some(peer.id()));
         assert_eq!(
             remote.echo("via the peer".into()).await,
@@ -442,15 +408,10 @@ async fn a_handle_sent_to_another_process_calls_back_and_comes_home() {
                 .await
         );
         let name = format!("relay-{}", other.echo.node);
-        let mut relay = None;
-        for _ in 0..500 {
-            relay = Relay::whereis_global(&node, &name).await;
-            if relay.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let relay = relay.expect("the relay's name is seen");
+        let relay = seen("the relay's name is seen", || {
+            Relay::whereis_global(&node, &name)
+        })
+        .await;
         assert!(!relay.pid().is_local());
 
         let here = Echo::start().await.unwrap();
@@ -520,7 +481,7 @@ async fn a_frozen_node_is_no_connection_once_its_lease_runs_out() {
         );
         until(
             "downs",
-            || downs(&watcher),
+            || watcher.downs_now(),
             vec![(pid, ExitReason::NoConnection)],
         )
         .await;
