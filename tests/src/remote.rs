@@ -317,3 +317,48 @@ impl Relay {
         self.echo.as_ref().map(|echo| echo.pid().is_local())
     }
 }
+
+/// A recursive message type, as user code has (an expression, a JSON value):
+/// for the tests of the nesting limit on what a node decodes.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Tree {
+    /// The end of a branch.
+    Leaf,
+    /// One level more.
+    Branch(Box<Tree>),
+}
+
+impl Tree {
+    /// A branch `depth` levels deep.
+    pub fn of_depth(depth: usize) -> Tree {
+        let mut tree = Tree::Leaf;
+        for _ in 0..depth {
+            tree = Tree::Branch(Box::new(tree));
+        }
+        tree
+    }
+
+    /// How many levels deep it is.
+    pub fn depth(&self) -> u64 {
+        let mut depth = 0;
+        let mut at = self;
+        while let Tree::Branch(next) = at {
+            depth += 1;
+            at = next;
+        }
+        depth
+    }
+}
+
+/// Iteratively, so that a deep tree does not overflow the stack when dropped.
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let mut next = match self {
+            Tree::Branch(next) => std::mem::replace(&mut **next, Tree::Leaf),
+            Tree::Leaf => return,
+        };
+        while let Tree::Branch(child) = &mut next {
+            next = std::mem::replace(&mut **child, Tree::Leaf);
+        }
+    }
+}

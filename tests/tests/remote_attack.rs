@@ -16,9 +16,9 @@ use gensrv::remote::{
 use gensrv::{
     CallError, CastError, Context, ExitReason, Pid, ReplyTo, ServerRef, Start, gen_server,
 };
-use gensrv_tests::remote::{Echo, EchoRef, EchoWire, Watcher, free_port, through, two_nodes};
+use gensrv_tests::remote::{Echo, EchoRef, EchoWire, Tree, Watcher, free_port, through, two_nodes};
 use gensrv_tests::{seen, until, within};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A typed handle to the local server `pid`, reached through the nodes (`from`
 /// names it as a server of node `at`).
@@ -1301,38 +1301,6 @@ async fn thousands_of_bad_frames_are_refused_and_the_node_serves_on() {
 // ---------------------------------------------------------------------------
 // Deeply nested garbage: in a node process of its own (an overflow aborts)
 // ---------------------------------------------------------------------------
-
-/// A recursive message type, as user code has (an expression, a JSON value).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Tree {
-    Leaf,
-    Branch(Box<Tree>),
-}
-
-impl Tree {
-    fn depth(&self) -> u64 {
-        let mut depth = 0;
-        let mut at = self;
-        while let Tree::Branch(next) = at {
-            depth += 1;
-            at = next;
-        }
-        depth
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        // Iteratively, so that a deep tree does not overflow on drop.
-        let mut next = match self {
-            Tree::Branch(next) => std::mem::replace(&mut **next, Tree::Leaf),
-            Tree::Leaf => return,
-        };
-        while let Tree::Branch(child) = &mut next {
-            next = std::mem::replace(&mut **child, Tree::Leaf);
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 pub struct Forest;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gensrv::remote::{Mode, NameError, Node, NodeConfig};
 use gensrv::{CallError, ExitReason, Pid, ServerRef, Start, gen_server};
-use gensrv_tests::remote::{Echo, EchoRef, Watcher, free_port, through, two_nodes};
+use gensrv_tests::remote::{Echo, EchoRef, Tree, Watcher, free_port, through, two_nodes};
 use gensrv_tests::{until, within};
 use serde::{Deserialize, Serialize};
 
@@ -284,45 +284,6 @@ async fn pids_and_handles_outside_a_node_are_errors() {
 // ---------------------------------------------------------------------------
 // The nesting limit in a real message
 // ---------------------------------------------------------------------------
-
-/// A recursive message type, as user code has.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Tree {
-    Leaf,
-    Branch(Box<Tree>),
-}
-
-impl Tree {
-    fn of_depth(depth: usize) -> Tree {
-        let mut tree = Tree::Leaf;
-        for _ in 0..depth {
-            tree = Tree::Branch(Box::new(tree));
-        }
-        tree
-    }
-
-    fn depth(&self) -> u64 {
-        let mut depth = 0;
-        let mut at = self;
-        while let Tree::Branch(next) = at {
-            depth += 1;
-            at = next;
-        }
-        depth
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        let mut next = match self {
-            Tree::Branch(next) => std::mem::replace(&mut **next, Tree::Leaf),
-            Tree::Leaf => return,
-        };
-        while let Tree::Branch(child) = &mut next {
-            next = std::mem::replace(&mut **child, Tree::Leaf);
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 pub struct Grove;
