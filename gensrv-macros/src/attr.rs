@@ -214,8 +214,11 @@ impl Parse for Args {
                 .filter(|_| fork.peek(Token![=]));
             let key = key.map(|k| k.to_string());
             let flag = fork_flag(input);
-            if flag.as_ref().is_some_and(|f| f == "remote") && args.remote.is_none() {
-                args.remote = flag;
+            if let Some(flag) = flag.filter(|f| f == "remote") {
+                if args.remote.is_some() {
+                    return Err(syn::Error::new(flag.span(), "`remote` is given twice"));
+                }
+                args.remote = Some(flag);
                 input.parse::<syn::Ident>()?;
             } else if key.as_deref() == Some("vis") {
                 input.parse::<syn::Ident>()?;
